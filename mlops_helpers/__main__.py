@@ -1,0 +1,3 @@
+from mlops_helpers.cli import main
+
+main()
