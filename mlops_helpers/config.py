@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_helpers.errors import ConfigError
 
@@ -22,6 +22,8 @@ REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
 # Metrics where a smaller value is better; every other metric is "higher is better".
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
 KNOWN_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+# Project and model names end up in paths, image names and Kubernetes labels.
+PROJECT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 class StrictModel(BaseModel):
@@ -91,8 +93,15 @@ class ValidationConfig(StrictModel):
 
 
 class RegistryConfig(StrictModel):
-    uri: str = Field(default="registry", description="folder or file:// URI, relative to mlops.yaml")
-    model_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    uri: str = Field(default="registry", min_length=1, description="folder or file:// URI, relative to mlops.yaml")
+    model_name: str | None = Field(default=None, pattern=PROJECT_NAME_PATTERN, max_length=63)
+
+    @field_validator("uri")
+    @classmethod
+    def _local_only(cls, uri: str) -> str:
+        if "://" in uri and not uri.startswith("file://"):
+            raise ValueError(f"{uri!r} is not supported (use a folder or a file:// URI)")
+        return uri
 
 
 class ReservedSection(StrictModel):
@@ -101,7 +110,7 @@ class ReservedSection(StrictModel):
 
 class MlopsConfig(StrictModel):
     version: Literal[1] = 1
-    project: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=63)
+    project: str = Field(pattern=PROJECT_NAME_PATTERN, max_length=63)
     data: DataConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
@@ -126,14 +135,7 @@ class MlopsConfig(StrictModel):
         return path if path.is_absolute() else (self._root / path).resolve()
 
     def registry_path(self) -> Path:
-        uri = self.registry.uri
-        if uri.startswith("file://"):
-            return Path(uri[len("file://") :])
-        if "://" in uri:
-            raise ConfigError(
-                f"{DEFAULT_CONFIG_FILE}: registry.uri: {uri!r} is not supported (use a folder or a file:// URI)"
-            )
-        return self.resolve(uri)
+        return self.resolve(self.registry.uri.removeprefix("file://"))
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG_FILE, overrides: list[str] | tuple[str, ...] = ()) -> MlopsConfig:
@@ -160,21 +162,35 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
-    """Apply `training.params.n_estimators=200`; the value is parsed as a YAML scalar."""
+    """Apply `training.params.n_estimators=200` or `validation.gates.0.min=0.9`.
+
+    The value is parsed as YAML, so numbers, booleans and lists (`[]`) keep their type.
+    """
     key, sep, value = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE, e.g. training.params.max_depth=5")
-    node = raw
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {override!r}: '{part}' is not a section")
-        node = child
     try:
-        node[parts[-1]] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {override!r}: value is not valid YAML: {exc}") from exc
+    node: Any = raw
+    parts = key.strip().split(".")
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {override!r}: '{'.'.join(parts[:depth])}' has no item {part} (it has {len(node)})")
+            if last:
+                node[int(part)] = parsed
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = parsed
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"--set {override!r}: '{'.'.join(parts[:depth])}' is a value, not a section")
 
 
 def parse_config(raw: dict[str, Any], source: str = DEFAULT_CONFIG_FILE) -> MlopsConfig:

@@ -1,0 +1,401 @@
+"""`mlops`: one subcommand per pipeline stage. Commands only parse and call.
+
+Exit codes: 0 ok · 1 a check failed (gate, data validation) · 2 usage or config error.
+Heavy libraries (pandas, scikit-learn, DVC) are imported inside the commands so that
+`mlops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlops_helpers import __version__
+from mlops_helpers.console import Reporter, table
+from mlops_helpers.errors import CheckFailed, MlopsError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--config and --output on every command, and one place that maps errors to exit codes."""
+
+    @click.option(
+        "--config", "-c", "config_path", default="mlops.yaml", show_default=True, envvar="MLOPS_CONFIG",
+        type=click.Path(dir_okay=False), help="Project config file (env MLOPS_CONFIG).",
+    )
+    @click.option(
+        "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        envvar="MLOPS_OUTPUT", help="Result format on stdout; progress always goes to stderr.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, output: str, **kwargs: Any) -> Any:
+        reporter = Reporter(output)
+        try:
+            return func(*args, reporter=reporter, **kwargs)
+        except CheckFailed as exc:
+            reporter.result({"ok": False, "error": str(exc), **exc.result}, "")
+            click.echo(f"FAILED: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except MlopsError as exc:
+            if output == "json":
+                reporter.result({"ok": False, "error": str(exc)}, "")
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def overrides_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+        help="Override a config value for this run, e.g. --set training.params.max_depth=5 (repeatable).",
+    )(func)
+
+
+def out_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--out-dir", default=None, metavar="DIR",
+        help="Where artefacts and reports go (default: mlops-out/ beside mlops.yaml).",
+    )(func)
+
+
+def _context(config_path: str, reporter: Reporter, overrides: tuple[str, ...] = (), out_dir: str | None = None):
+    from mlops_helpers.config import load_config
+    from mlops_helpers.pipeline import make_context
+
+    return make_context(load_config(config_path, overrides), reporter, out_dir)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="mlops")
+def main() -> None:
+    """CI/CD for machine-learning models: the same commands on a laptop and in Jenkins.
+
+    Start with `mlops init demo --dataset breast_cancer`, then `cd demo && mlops run`.
+    """
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--dataset", default="breast_cancer", show_default=True,
+              help="Bundled scikit-learn data set: breast_cancer, wine, iris, digits (classification) or diabetes (regression).")
+@click.option("--name", default=None, help="Project name (default: the folder's name).")
+@click.option("--dvc-remote", default=None, metavar="PATH|URL",
+              help="Default DVC remote (default: ~/.cache/mlops/dvc-storage/<project>).")
+@command_options
+def init(directory: str, dataset: str, name: str | None, dvc_remote: str | None, config_path: str, reporter: Reporter) -> None:
+    """Scaffold a working project (data, mlops.yaml, git + DVC, Jenkinsfile) in an empty folder."""
+    from mlops_helpers.scaffold import init_project
+
+    with reporter.stage(f"Creating project from scikit-learn's {dataset} data set"):
+        result = init_project(Path(directory), dataset, name, dvc_remote)
+    reporter.result(
+        {"ok": True, **result.to_dict()},
+        f"Created {result.root}\n  data version {result.data_md5[:8]} pushed to {result.dvc_remote}\n"
+        f"  commit {result.commit[:8]}\nNext: cd {directory} && mlops run",
+    )
+
+
+@main.command()
+@overrides_option
+@out_dir_option
+@click.option("--stage", default="staging", show_default=True, help="Registry stage for the new version.")
+@command_options
+def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, config_path: str, reporter: Reporter) -> None:
+    """The main job: validate data, train, evaluate against the gates, register as staging."""
+    from mlops_helpers.pipeline import run_pipeline
+
+    ctx = _context(config_path, reporter, overrides, out_dir)
+    summary = run_pipeline(ctx, stage=stage)
+    registered = summary["registered"]
+    gates = [[g["name"], "pass" if g["passed"] else "FAIL", g["message"]] for g in summary["gates"]]
+    reporter.result(
+        summary,
+        f"{table(['gate', 'result', 'detail'], gates)}\n\n"
+        f"Registered {registered['model']} v{registered['version']} as {registered['stage']} "
+        f"(data {summary['lineage']['data']['md5'][:8]}, commit {(summary['lineage']['git']['commit'] or 'none')[:8]})\n"
+        f"Reports: {ctx.reports_dir}",
+    )
+
+
+@main.command()
+@overrides_option
+@out_dir_option
+@command_options
+def train(overrides: tuple[str, ...], out_dir: str | None, config_path: str, reporter: Reporter) -> None:
+    """Train the model from mlops.yaml into an artefact folder (no gates, no registration)."""
+    from mlops_helpers.pipeline import load_data, stage_check_config, stage_train, stage_versions
+
+    ctx = _context(config_path, reporter, overrides, out_dir)
+    stage_check_config(ctx)
+    lineage = stage_versions(ctx)
+    result = stage_train(ctx, load_data(ctx), lineage)
+    reporter.result(
+        {"ok": True, "artefact": str(result.artefact_dir), "metrics": result.metadata["metrics"], **lineage},
+        f"Artefact: {result.artefact_dir}\n{_metrics_table(result.metadata['metrics'])}",
+    )
+
+
+@main.command()
+@click.option("--artefact", default=None, metavar="DIR", help="Model artefact folder (default: <out-dir>/model).")
+@out_dir_option
+@command_options
+def evaluate(artefact: str | None, out_dir: str | None, config_path: str, reporter: Reporter) -> None:
+    """Score an artefact and the production model on the hold-out set; apply the gates (exit 1 on failure)."""
+    from mlops_helpers.pipeline import stage_evaluate
+
+    ctx = _context(config_path, reporter, out_dir=out_dir)
+    result = stage_evaluate(ctx, Path(artefact) if artefact else ctx.artefact_dir)
+    gates = [[g["name"], "pass" if g["passed"] else "FAIL", g["message"]] for g in result["gates"]]
+    reporter.result({"ok": True, **result}, table(["gate", "result", "detail"], gates))
+
+
+@main.command()
+@click.option("--artefact", default=None, metavar="DIR", help="Model artefact folder (default: <out-dir>/model).")
+@click.option("--stage", default="staging", show_default=True, help="Stage to give the new version ('none' for no stage).")
+@out_dir_option
+@command_options
+def register(artefact: str | None, stage: str, out_dir: str | None, config_path: str, reporter: Reporter) -> None:
+    """Add an artefact to the model registry as a new immutable version."""
+    from mlops_helpers.pipeline import stage_register
+
+    ctx = _context(config_path, reporter, out_dir=out_dir)
+    version = stage_register(ctx, Path(artefact) if artefact else ctx.artefact_dir, None if stage == "none" else stage)
+    reporter.result({"ok": True, **version.to_dict()}, f"Registered {version.name} v{version.version} ({stage})")
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+@main.group()
+def data() -> None:
+    """Data versioning (DVC) and validation against the schema."""
+
+
+def _remote(ctx) -> str | None:
+    """data.dvc_remote, resolved against mlops.yaml's folder when it is a relative path."""
+    remote = ctx.config.data.dvc_remote
+    return remote if not remote or "://" in remote else str(ctx.config.resolve(remote))
+
+
+@data.command("status")
+@command_options
+def data_status(config_path: str, reporter: Reporter) -> None:
+    """Is the data file tracked, and is the DVC remote in sync?"""
+    from mlops_helpers.data import versioning
+
+    ctx = _context(config_path, reporter)
+    version = versioning.data_version(ctx.config.resolve(ctx.config.data.path), ctx.config.root)
+    sync = versioning.status(ctx.config.root, _remote(ctx))
+    state = "tracked" if version.tracked else "CHANGED since the last `mlops data add`" if version.tracked_md5 else "not tracked"
+    reporter.result(
+        {"ok": True, "data": version.to_dict(), **sync},
+        f"{version.path}: md5 {version.md5[:8]} ({state})\nremote: {'in sync' if not sync['remote'] else sync['remote']}",
+    )
+
+
+@data.command("add")
+@command_options
+def data_add(config_path: str, reporter: Reporter) -> None:
+    """Snapshot the data file as a new DVC version (stages the .dvc file in git)."""
+    from mlops_helpers.data import versioning
+
+    ctx = _context(config_path, reporter)
+    version = versioning.track(ctx.config.resolve(ctx.config.data.path), ctx.config.root)
+    reporter.result({"ok": True, "data": version.to_dict()}, f"{version.path}: version {version.md5[:8]} (commit {version.dvc_file})")
+
+
+@data.command("push")
+@command_options
+def data_push(config_path: str, reporter: Reporter) -> None:
+    """Upload tracked data versions to the DVC remote."""
+    from mlops_helpers.data import versioning
+
+    ctx = _context(config_path, reporter)
+    with reporter.stage("Pushing data to the DVC remote"):
+        message = versioning.push(ctx.config.root, _remote(ctx))
+    reporter.result({"ok": True, "message": message}, message)
+
+
+@data.command("pull")
+@command_options
+def data_pull(config_path: str, reporter: Reporter) -> None:
+    """Fetch the data version named by the checked-out .dvc files from the remote."""
+    from mlops_helpers.data import versioning
+
+    ctx = _context(config_path, reporter)
+    with reporter.stage("Pulling data from the DVC remote"):
+        message = versioning.pull(ctx.config.root, _remote(ctx))
+    version = versioning.data_version(ctx.config.resolve(ctx.config.data.path), ctx.config.root)
+    reporter.result({"ok": True, "message": message, "data": version.to_dict()}, f"{message}\n{version.path}: md5 {version.md5[:8]}")
+
+
+@data.command("infer-schema")
+@click.option("--data", "data_path", default=None, metavar="FILE", help="Reference data (default: data.path).")
+@command_options
+def data_infer_schema(data_path: str | None, config_path: str, reporter: Reporter) -> None:
+    """Infer the data schema from reference data into data.schema (commit it to git)."""
+    from mlops_helpers.pipeline import load_data, stage_infer_schema
+
+    ctx = _context(config_path, reporter)
+    path = stage_infer_schema(ctx, load_data(ctx, data_path))
+    reporter.result({"ok": True, "schema": str(path)}, f"Schema written to {path}")
+
+
+@data.command("validate")
+@click.option("--data", "data_path", default=None, metavar="FILE", help="Data to check (default: data.path).")
+@out_dir_option
+@command_options
+def data_validate(data_path: str | None, out_dir: str | None, config_path: str, reporter: Reporter) -> None:
+    """Check data against the schema; exit 1 with a per-column report on violations."""
+    from mlops_helpers.pipeline import load_data, stage_validate_data
+
+    ctx = _context(config_path, reporter, out_dir=out_dir)
+    result = stage_validate_data(ctx, load_data(ctx, data_path), data_path)
+    reporter.result({**result}, f"{result['data']}: {result['rows']} rows valid against {result['schema']}")
+
+
+# --- registry ---------------------------------------------------------------------------
+
+
+@main.group()
+def registry() -> None:
+    """The model registry: versions, stages (staging, production, archived), lineage."""
+
+
+def _registry(config_path: str, reporter: Reporter):
+    from mlops_helpers.registry import open_registry
+
+    ctx = _context(config_path, reporter)
+    return open_registry(ctx.config.registry_path()), ctx.config.model_name
+
+
+def _split_ref(reference: str | None, default_model: str) -> tuple[str, str]:
+    """`name@ref`, `@ref` or `name`; ref is a version number, 'latest' or a stage."""
+    if not reference:
+        return default_model, "latest"
+    name, _, ref = reference.partition("@")
+    return name or default_model, ref or "latest"
+
+
+@registry.command("list")
+@click.argument("model", required=False)
+@command_options
+def registry_list(model: str | None, config_path: str, reporter: Reporter) -> None:
+    """List models, or the versions of MODEL (default: the project's model)."""
+    store, default_model = _registry(config_path, reporter)
+    name = model or default_model
+    versions = store.list_versions(name)
+    rows = [[v.version, ",".join(v.stages), v.created_at, _short_metrics(v.lineage.get("metrics") or {}),
+             ((v.lineage.get("data") or {}).get("md5") or "")[:8]] for v in versions]
+    reporter.result(
+        {"ok": True, "model": name, "versions": [v.to_dict() for v in versions]},
+        table(["version", "stages", "created", "metrics", "data"], rows),
+    )
+
+
+@registry.command("show")
+@click.argument("reference", required=False, metavar="[MODEL][@VERSION|@STAGE]")
+@command_options
+def registry_show(reference: str | None, config_path: str, reporter: Reporter) -> None:
+    """Show one version with its lineage; verifies its checksums."""
+    store, default_model = _registry(config_path, reporter)
+    name, ref = _split_ref(reference, default_model)
+    version = store.verify(name, ref)
+    reporter.result({"ok": True, **version.to_dict()}, json.dumps(version.to_dict(), indent=2, default=str))
+
+
+@registry.command("promote")
+@click.argument("reference", metavar="[MODEL]@VERSION")
+@click.option("--to", "stage", required=True, type=click.Choice(["staging", "production", "archived"]),
+              help="Target stage.")
+@command_options
+def registry_promote(reference: str, stage: str, config_path: str, reporter: Reporter) -> None:
+    """Point a stage at a version (promoting to production archives the previous one)."""
+    store, default_model = _registry(config_path, reporter)
+    name, ref = _split_ref(reference, default_model)
+    version = store.promote(name, ref, stage)
+    reporter.result({"ok": True, **version.to_dict()}, f"{name} v{version.version} is now {stage}")
+
+
+@registry.command("rollback")
+@click.argument("model", required=False)
+@click.option("--stage", default="production", show_default=True, help="Stage to roll back.")
+@command_options
+def registry_rollback(model: str | None, stage: str, config_path: str, reporter: Reporter) -> None:
+    """Point a stage back at the version it held before its last change."""
+    store, default_model = _registry(config_path, reporter)
+    version = store.rollback(model or default_model, stage)
+    reporter.result({"ok": True, **version.to_dict()}, f"{version.name} {stage} rolled back to v{version.version}")
+
+
+@registry.command("history")
+@click.argument("model", required=False)
+@command_options
+def registry_history(model: str | None, config_path: str, reporter: Reporter) -> None:
+    """The registry's audit log for MODEL: registrations, promotions, rollbacks."""
+    store, default_model = _registry(config_path, reporter)
+    events = store.history(model or default_model)
+    rows = [[e.get("time"), e.get("event"), e.get("version"), e.get("stage"), e.get("previous")] for e in events]
+    reporter.result({"ok": True, "events": events}, table(["time", "event", "version", "stage", "previous"], rows))
+
+
+# --- config -----------------------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check or show mlops.yaml."""
+
+
+@config_group.command("check")
+@overrides_option
+@command_options
+def config_check(overrides: tuple[str, ...], config_path: str, reporter: Reporter) -> None:
+    """Validate mlops.yaml fully (schema, estimator, params, metrics); exit 2 with field-named errors."""
+    from mlops_helpers.pipeline import stage_check_config
+
+    ctx = _context(config_path, reporter, overrides)
+    task = stage_check_config(ctx)
+    reporter.result({"ok": True, "task": task}, f"{config_path}: valid ({task})")
+
+
+@config_group.command("show")
+@overrides_option
+@command_options
+def config_show(overrides: tuple[str, ...], config_path: str, reporter: Reporter) -> None:
+    """Print the effective config with every default filled in."""
+    import yaml
+
+    ctx = _context(config_path, reporter, overrides)
+    effective = ctx.config.model_dump(by_alias=True)
+    reporter.result(effective, yaml.safe_dump(effective, sort_keys=False))
+
+
+@main.command()
+@command_options
+def versions(config_path: str, reporter: Reporter) -> None:
+    """Versions of mlops, Python, the ML libraries and the tools a run uses."""
+    from mlops_helpers.toolversions import collect_versions
+
+    found = collect_versions()
+    reporter.result({"ok": True, **found}, table(["component", "version"], [[k, v] for k, v in found.items()]))
+
+
+def _metrics_table(metrics: dict[str, float]) -> str:
+    return table(["metric", "value"], [[name, f"{value:.4f}"] for name, value in metrics.items()])
+
+
+def _short_metrics(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.3f}" for k, v in list(metrics.items())[:3])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The pipeline as a sequence of stage functions; `mlops run` chains them, and each CLI
+command (`mlops data validate`, `mlops train`, ...) runs one of them on its own.
+
+Every stage writes its machine-readable report under the output folder (default
+`mlops-out/`): JSON for tools, JUnit XML for Jenkins' `junit` step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.config import MlopsConfig
+from mlops_helpers.console import Reporter
+from mlops_helpers.errors import CheckFailed
+
+DEFAULT_OUT_DIR = "mlops-out"
+
+
+@dataclass
+class RunContext:
+    config: MlopsConfig
+    reporter: Reporter
+    out_dir: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.out_dir / "reports"
+
+    @property
+    def artefact_dir(self) -> Path:
+        return self.out_dir / "model"
+
+    def write_report(self, name: str, data: dict[str, Any]) -> Path:
+        self.reports_dir.mkdir(parents=True, exist_ok=True)
+        path = self.reports_dir / name
+        path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        return path
+
+
+def make_context(config: MlopsConfig, reporter: Reporter, out_dir: str | None = None) -> RunContext:
+    return RunContext(config=config, reporter=reporter, out_dir=config.resolve(out_dir or DEFAULT_OUT_DIR))
+
+
+def stage_check_config(ctx: RunContext) -> str:
+    from mlops_helpers.training import check_training_config
+
+    with ctx.reporter.stage("Checking mlops.yaml"):
+        task = check_training_config(ctx.config)
+    ctx.summary["task"] = task
+    return task
+
+
+def stage_versions(ctx: RunContext, track_changes: bool = True) -> dict[str, Any]:
+    """Record the code commit and data version; snapshot changed data as a new DVC version."""
+    from mlops_helpers.data import versioning
+
+    root = ctx.config.root
+    data_path = ctx.config.resolve(ctx.config.data.path)
+    with ctx.reporter.stage("Recording code and data versions"):
+        data = versioning.data_version(data_path, root)
+        if not data.tracked and track_changes and versioning.is_dvc_repo(root):
+            previous = data.tracked_md5
+            data = versioning.track(data_path, root)
+            ctx.reporter.note(
+                f"data changed: new DVC version {data.md5[:8]} (was {previous[:8] if previous else 'untracked'}); "
+                f"commit {data.dvc_file} to keep it"
+            )
+        elif not data.tracked:
+            ctx.reporter.warn(f"{data.path} is not tracked by DVC: the run records its md5 only")
+        code = versioning.git_info(root)
+        if code.dirty:
+            ctx.reporter.warn("the git work tree has uncommitted changes: the recorded commit is not the whole story")
+    lineage = {"data": data.to_dict(), "git": code.to_dict()}
+    ctx.summary["lineage"] = lineage
+    return lineage
+
+
+def load_data(ctx: RunContext, path: str | None = None):
+    from mlops_helpers.data.tables import read_table
+
+    return read_table(ctx.config.resolve(path or ctx.config.data.path))
+
+
+def stage_validate_data(ctx: RunContext, frame, data_label: str | None = None) -> dict[str, Any]:
+    """Check the data against the schema kept in git; CheckFailed (exit 1) on violations."""
+    from mlops_helpers.data.schema import load_schema, report_to_junit, validate_frame
+
+    schema_path = ctx.config.resolve(ctx.config.data.schema_file)
+    with ctx.reporter.stage("Validating data against the schema"):
+        report = validate_frame(frame, load_schema(schema_path))
+        result = {"data": data_label or ctx.config.data.path, "schema": str(schema_path), **report.to_dict()}
+        ctx.write_report("data-validation.json", result)
+        report_to_junit(report, ctx.reports_dir / "data-validation.xml")
+    ctx.summary["data_validation"] = {"ok": report.ok, "violations": len(report.violations)}
+    if not report.ok:
+        raise CheckFailed(report.summary(), result)
+    return result
+
+
+def stage_infer_schema(ctx: RunContext, frame) -> Path:
+    from mlops_helpers.data.schema import infer_schema, save_schema
+
+    schema_path = ctx.config.resolve(ctx.config.data.schema_file)
+    save_schema(infer_schema(frame, target=ctx.config.data.target), schema_path)
+    return schema_path
+
+
+def stage_train(ctx: RunContext, frame, lineage: dict[str, Any]):
+    from mlops_helpers.training import train
+
+    with ctx.reporter.stage(f"Training {ctx.config.training.estimator}"):
+        result = train(ctx.config, frame, ctx.artefact_dir, lineage)
+    ctx.reporter.note(f"hold-out metrics: {_format_metrics(result.metadata['metrics'])}")
+    ctx.summary["artefact"] = str(result.artefact_dir)
+    ctx.summary["metrics"] = result.metadata["metrics"]
+    return result
+
+
+def stage_evaluate(ctx: RunContext, artefact_dir: Path) -> dict[str, Any]:
+    """Score the artefact and the production model on the artefact's hold-out rows; apply gates."""
+    import joblib
+    import pandas as pd
+
+    from mlops_helpers.checksums import verify_sums
+    from mlops_helpers.evaluation import compute_metrics, evaluate_gates, gates_to_junit
+    from mlops_helpers.training import HOLDOUT_FILE, MODEL_FILE, read_metadata
+
+    config = ctx.config
+    with ctx.reporter.stage("Evaluating against the gates"):
+        metadata = read_metadata(artefact_dir)
+        verify_sums(artefact_dir)
+        task = metadata["task"]
+        holdout = pd.read_csv(artefact_dir / HOLDOUT_FILE)
+        target = holdout.pop(metadata["target"])
+        metrics = compute_metrics(task, joblib.load(artefact_dir / MODEL_FILE), holdout, target)
+        production = _production_model(ctx)
+        production_metrics = compute_metrics(task, production[0], holdout, target) if production else None
+        production_version = production[1].version if production else None
+        gates = evaluate_gates(config, task, metrics, production_metrics, production_version)
+        result = {
+            "model": config.model_name,
+            "task": task,
+            "metrics": metrics,
+            "production": {"version": production_version, "metrics": production_metrics} if production else None,
+            "gates": [gate.to_dict() for gate in gates],
+            "passed": all(gate.passed for gate in gates),
+        }
+        ctx.write_report("evaluation.json", result)
+        gates_to_junit(gates, ctx.reports_dir / "evaluation.xml")
+    ctx.summary["gates"] = result["gates"]
+    ctx.summary["metrics"] = metrics
+    if not result["passed"]:
+        failed = "; ".join(gate.message for gate in gates if not gate.passed)
+        raise CheckFailed(f"gate failed: {failed}", result)
+    return result
+
+
+def _production_model(ctx: RunContext):
+    """(model, ModelVersion) of the production model, or None when nothing is in production."""
+    from mlops_helpers.registry import open_registry
+
+    registry = open_registry(ctx.config.registry_path())
+    name = ctx.config.model_name
+    if name not in registry.list_models() or "production" not in registry.aliases(name):
+        return None
+    return registry.load_model(name, "production")
+
+
+def stage_register(ctx: RunContext, artefact_dir: Path, stage: str | None = "staging"):
+    from mlops_helpers.registry import open_registry
+    from mlops_helpers.training import read_metadata
+
+    metadata = read_metadata(artefact_dir)
+    lineage = {"data": metadata.get("data"), "git": metadata.get("git"), "metrics": metadata.get("metrics")}
+    with ctx.reporter.stage(f"Registering {ctx.config.model_name} as {stage or 'a new version'}"):
+        version = open_registry(ctx.config.registry_path()).register(
+            ctx.config.model_name, artefact_dir, stage=stage, lineage=lineage
+        )
+    ctx.summary["registered"] = {"model": version.name, "version": version.version, "stage": stage, "path": str(version.path)}
+    return version
+
+
+def run_pipeline(ctx: RunContext, stage: str = "staging") -> dict[str, Any]:
+    """The main job: check → version → validate → train → evaluate → register."""
+    ctx.summary.update(project=ctx.config.project, model=ctx.config.model_name, ok=False)
+    try:
+        stage_check_config(ctx)
+        lineage = stage_versions(ctx)
+        frame = load_data(ctx)
+        if ctx.config.validation.data:
+            stage_validate_data(ctx, frame)
+        trained = stage_train(ctx, frame, lineage)
+        stage_evaluate(ctx, trained.artefact_dir)
+        stage_register(ctx, trained.artefact_dir, stage=stage)
+        ctx.summary["ok"] = True
+    except Exception as exc:
+        ctx.summary["error"] = str(exc)
+        raise
+    finally:
+        ctx.write_report("run.json", ctx.summary)
+    return ctx.summary
+
+
+def _format_metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:.4f}" for name, value in metrics.items())
+

@@ -1,0 +1,69 @@
+"""Shared fixtures: the real `mlops` CLI, real git and DVC, in temporary folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+MLOPS = str(Path(sys.executable).with_name("mlops"))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from mlops_helpers.toolversions import collect_versions
+
+    return ["versions: " + ", ".join(f"{k} {v}" for k, v in collect_versions().items())]
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def run_mlops(*args: str, cwd: Path, check: int | None = 0, env: dict[str, str] | None = None) -> CliResult:
+    """Run the installed `mlops` command as a user would; assert the exit code unless check=None."""
+    completed = subprocess.run(
+        [MLOPS, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600
+    )
+    result = CliResult(completed.returncode, completed.stdout, completed.stderr)
+    if check is not None:
+        assert result.code == check, f"mlops {' '.join(args)} exited {result.code}, expected {check}:\n{result.stderr}\n{result.stdout}"
+    return result
+
+
+@dataclass
+class Project:
+    root: Path
+    remote: Path
+
+    def mlops(self, *args: str, check: int | None = 0) -> CliResult:
+        return run_mlops(*args, cwd=self.root, check=check)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def make_project(tmp_path: Path, dataset: str) -> Project:
+    root, remote = tmp_path / dataset, tmp_path / f"{dataset}-remote"
+    run_mlops("init", str(root), "--dataset", dataset, "--dvc-remote", str(remote), cwd=tmp_path)
+    return Project(root, remote)
+
+
+@pytest.fixture
+def classification_project(tmp_path: Path) -> Project:
+    return make_project(tmp_path, "breast_cancer")
+
+
+@pytest.fixture
+def regression_project(tmp_path: Path) -> Project:
+    return make_project(tmp_path, "diabetes")
