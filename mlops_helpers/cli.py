@@ -225,14 +225,16 @@ def data_push(config_path: str, reporter: Reporter) -> None:
 
 
 @data.command("pull")
+@click.option("--rev", default=None, metavar="GIT-REV",
+              help="Restore the data version recorded at this git commit, tag or branch (default: the checked-out one).")
 @command_options
-def data_pull(config_path: str, reporter: Reporter) -> None:
+def data_pull(rev: str | None, config_path: str, reporter: Reporter) -> None:
     """Fetch the data version named by the checked-out .dvc files from the remote."""
     from mlops_helpers.data import versioning
 
     ctx = _context(config_path, reporter)
-    with reporter.stage("Pulling data from the DVC remote"):
-        message = versioning.pull(ctx.config.root, _remote(ctx))
+    with reporter.stage(f"Pulling data{f' as of {rev}' if rev else ''} from the DVC remote"):
+        message = versioning.pull(ctx.config.root, _remote(ctx), ctx.config.resolve(ctx.config.data.path), rev)
     version = versioning.data_version(ctx.config.resolve(ctx.config.data.path), ctx.config.root)
     reporter.result({"ok": True, "message": message, "data": version.to_dict()}, f"{message}\n{version.path}: md5 {version.md5[:8]}")
 

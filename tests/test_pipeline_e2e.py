@@ -113,3 +113,20 @@ def test_non_regression_gate_compares_with_production(classification_project: Pr
     assert "worse than production v1" in failed.stderr
     # A candidate as good as production passes the same gate.
     assert project.mlops("run", "--output", "json").json()["registered"]["version"] == 2
+
+
+def test_pull_rev_restores_the_data_version_of_an_earlier_commit(classification_project: Project) -> None:
+    project = classification_project
+    first_commit = project.git("rev-parse", "HEAD")
+    first_md5 = project.mlops("data", "status", "--output", "json").json()["data"]["md5"]
+    data_file = project.root / "data/breast_cancer.csv"
+    pd.read_csv(data_file).iloc[:300].to_csv(data_file, index=False)
+    project.mlops("data", "add")
+    project.mlops("data", "push")
+    project.git("commit", "-qm", "smaller data")
+    assert project.mlops("data", "status", "--output", "json").json()["data"]["md5"] != first_md5
+
+    pulled = project.mlops("data", "pull", "--rev", first_commit, "--output", "json").json()
+    assert pulled["data"]["md5"] == first_md5
+    assert len(pd.read_csv(data_file)) == 569
+    assert "invalid reference: no-such-tag" in project.mlops("data", "pull", "--rev", "no-such-tag", check=2).stderr

@@ -175,9 +175,18 @@ def push(root: Path, remote_url: str | None = None) -> str:
     return dvc(["push"], root).strip()
 
 
-def pull(root: Path, remote_url: str | None = None) -> str:
-    """Fetch the data version that the checked-out .dvc files name, from the remote."""
+def pull(root: Path, remote_url: str | None = None, data_path: Path | None = None, rev: str | None = None) -> str:
+    """Fetch the data version that the checked-out .dvc files name, from the remote.
+
+    With `rev`, first take the data file's .dvc from that git revision: the data exactly as
+    it was at that commit or tag (how Jenkins retrains on an earlier data version).
+    """
     _prepare(root, remote_url)
+    if rev:
+        if data_path is None:
+            raise MlopsError("--rev needs the data file whose version to restore")
+        dvc_file = os.path.relpath(data_path.with_name(data_path.name + ".dvc"), root)
+        git(["checkout", rev, "--", dvc_file], root)
     return dvc(["pull"], root).strip()
 
 
