@@ -40,7 +40,7 @@ def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, reporter=reporter, **kwargs)
         except CheckFailed as exc:
-            reporter.result({"ok": False, "error": str(exc), **exc.result}, "")
+            reporter.result({"ok": False, "error": str(exc), **exc.result}, _check_report(exc.result))
             click.echo(f"FAILED: {exc}", err=True)
             sys.exit(exc.exit_code)
         except MlopsError as exc:
@@ -115,10 +115,9 @@ def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, config_path
     ctx = _context(config_path, reporter, overrides, out_dir)
     summary = run_pipeline(ctx, stage=stage)
     registered = summary["registered"]
-    gates = [[g["name"], "pass" if g["passed"] else "FAIL", g["message"]] for g in summary["gates"]]
     reporter.result(
         summary,
-        f"{table(['gate', 'result', 'detail'], gates)}\n\n"
+        f"{_gates_table(summary['gates'])}\n\n"
         f"Registered {registered['model']} v{registered['version']} as {registered['stage']} "
         f"(data {summary['lineage']['data']['md5'][:8]}, commit {(summary['lineage']['git']['commit'] or 'none')[:8]})\n"
         f"Reports: {ctx.reports_dir}",
@@ -153,8 +152,7 @@ def evaluate(artefact: str | None, out_dir: str | None, config_path: str, report
 
     ctx = _context(config_path, reporter, out_dir=out_dir)
     result = stage_evaluate(ctx, Path(artefact) if artefact else ctx.artefact_dir)
-    gates = [[g["name"], "pass" if g["passed"] else "FAIL", g["message"]] for g in result["gates"]]
-    reporter.result({"ok": True, **result}, table(["gate", "result", "detail"], gates))
+    reporter.result({"ok": True, **result}, _gates_table(result["gates"]))
 
 
 @main.command()
@@ -389,6 +387,18 @@ def versions(config_path: str, reporter: Reporter) -> None:
 
     found = collect_versions()
     reporter.result({"ok": True, **found}, table(["component", "version"], [[k, v] for k, v in found.items()]))
+
+
+def _check_report(result: dict[str, Any]) -> str:
+    """The human view of a failed check: the gate table, or one line per data violation."""
+    if "gates" in result:
+        return _gates_table(result["gates"])
+    return "\n".join(f"{v['column']}: {v['rule']}: {v['message']}" for v in result.get("violations", []))
+
+
+def _gates_table(gates: list[dict[str, Any]]) -> str:
+    rows = [[g["name"], "pass" if g["passed"] else "FAIL", g["message"]] for g in gates]
+    return table(["gate", "result", "detail"], rows)
 
 
 def _metrics_table(metrics: dict[str, float]) -> str:

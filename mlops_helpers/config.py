@@ -211,7 +211,7 @@ def format_validation_error(err: dict[str, Any], source: str) -> str:
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"{source}: {loc}: unknown key (check the spelling; see docs/cli.md for the schema)"
+        return f"{source}: {loc}: unknown key (check the spelling; see docs/config.md for the schema)"
     if kind == "missing":
         return f"{source}: {loc}: required key is missing"
     if kind in _COMPARISONS:

@@ -310,7 +310,7 @@ def _lineage(metadata: dict[str, Any], parent: int | None, extra: dict[str, Any]
     data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
     git = metadata.get("git") if isinstance(metadata.get("git"), dict) else {}
     return {
-        "data_version": data.get("version"),
+        "data_version": data.get("md5"),  # the DVC content hash recorded at training
         "git_commit": git.get("commit"),
         "metrics": metadata.get("metrics", {}),
         "parent": parent,

@@ -27,6 +27,7 @@ def test_classification_project_end_to_end(classification_project: Project) -> N
     assert summary["lineage"]["data"]["md5"] == dvc_md5
     shown = project.mlops("registry", "show", "@staging", "--output", "json").json()
     assert shown["version"] == 1 and shown["lineage"]["data"]["md5"] == dvc_md5
+    assert shown["lineage"]["data_version"] == dvc_md5
     metadata = json.loads((project.root / "mlops-out/model/metadata.json").read_text())
     assert {"sklearn", "numpy", "pandas", "python"} <= set(metadata["versions"])
     assert metadata["features"][0] == {"name": "mean radius", "dtype": "float64"}

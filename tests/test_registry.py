@@ -39,7 +39,7 @@ def make_artefact(folder: Path, *, commit: str = "c0ffee") -> Path:
     metadata = {
         "model_name": MODEL,
         "metrics": {"accuracy": round(float(model.score(features, target)), 4)},
-        "data": {"version": hashlib.md5(features.tobytes()).hexdigest(), "rows": len(target)},
+        "data": {"md5": hashlib.md5(features.tobytes()).hexdigest(), "rows": len(target)},
         "git": {"commit": commit},
     }
     (folder / "metadata.json").write_text(json.dumps(metadata))
@@ -118,7 +118,7 @@ def test_lineage_records_data_code_metrics_and_the_production_parent(registry: M
 
     assert first.lineage["parent"] is None
     assert second.lineage == {
-        "data_version": metadata["data"]["version"],
+        "data_version": metadata["data"]["md5"],
         "git_commit": "c0ffee",
         "metrics": metadata["metrics"],
         "parent": 1,
