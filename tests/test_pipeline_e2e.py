@@ -131,3 +131,27 @@ def test_pull_rev_restores_the_data_version_of_an_earlier_commit(classification_
     assert pulled["data"]["md5"] == first_md5
     assert len(pd.read_csv(data_file)) == 569
     assert "invalid reference: no-such-tag" in project.mlops("data", "pull", "--rev", "no-such-tag", check=2).stderr
+
+
+def test_data_validate_reports_each_schema_drift_and_run_stops(classification_project: Project) -> None:
+    project = classification_project
+    frame = pd.read_csv(project.root / "data/breast_cancer.csv")
+    bad = frame.drop(columns=["worst area"]).assign(extra=1)
+    bad["mean radius"] = bad["mean radius"].astype(object)
+    bad.loc[3, "mean radius"] = "twelve"
+    bad.loc[[5, 6], "mean texture"] = 1e6
+    bad.loc[7, "mean area"] = None
+    bad.to_csv(project.root / "incoming.csv", index=False)
+
+    failed = project.mlops("data", "validate", "--data", "incoming.csv", "--output", "json", check=1)
+    found = {(v["column"], v["rule"]): v for v in failed.json()["violations"]}
+    assert set(found) == {("worst area", "missing_column"), ("extra", "unexpected_column"), ("mean radius", "dtype"),
+                          ("mean texture", "max"), ("mean area", "nulls")}
+    assert found[("mean texture", "max")]["count"] == 2
+    assert [e["row"] for e in found[("mean radius", "dtype")]["examples"]] == [3]
+    junit = ET.parse(project.root / "mlops-out/reports/data-validation.xml").getroot()
+    assert junit.get("failures") == "5"
+    # The main job refuses to train on such data and registers nothing.
+    bad.to_csv(project.root / "data/breast_cancer.csv", index=False)
+    assert "missing_column" in project.mlops("run", "--output", "json", check=1).stdout
+    assert not (project.root / "registry").exists()
