@@ -409,5 +409,10 @@ def _short_metrics(metrics: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.3f}" for k, v in list(metrics.items())[:3])
 
 
+# Registered last: jenkins_cli imports command_options from this module.
+from mlops_helpers.jenkins_cli import jenkins  # noqa: E402
+
+main.add_command(jenkins)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
