@@ -144,13 +144,14 @@ def train(overrides: tuple[str, ...], out_dir: str | None, config_path: str, rep
 
 @main.command()
 @click.option("--artefact", default=None, metavar="DIR", help="Model artefact folder (default: <out-dir>/model).")
+@overrides_option
 @out_dir_option
 @command_options
-def evaluate(artefact: str | None, out_dir: str | None, config_path: str, reporter: Reporter) -> None:
+def evaluate(artefact: str | None, overrides: tuple[str, ...], out_dir: str | None, config_path: str, reporter: Reporter) -> None:
     """Score an artefact and the production model on the hold-out set; apply the gates (exit 1 on failure)."""
     from mlops_helpers.pipeline import stage_evaluate
 
-    ctx = _context(config_path, reporter, out_dir=out_dir)
+    ctx = _context(config_path, reporter, overrides, out_dir)
     result = stage_evaluate(ctx, Path(artefact) if artefact else ctx.artefact_dir)
     reporter.result({"ok": True, **result}, _gates_table(result["gates"]))
 
@@ -158,13 +159,16 @@ def evaluate(artefact: str | None, out_dir: str | None, config_path: str, report
 @main.command()
 @click.option("--artefact", default=None, metavar="DIR", help="Model artefact folder (default: <out-dir>/model).")
 @click.option("--stage", default="staging", show_default=True, help="Stage to give the new version ('none' for no stage).")
+@overrides_option
 @out_dir_option
 @command_options
-def register(artefact: str | None, stage: str, out_dir: str | None, config_path: str, reporter: Reporter) -> None:
+def register(
+    artefact: str | None, stage: str, overrides: tuple[str, ...], out_dir: str | None, config_path: str, reporter: Reporter
+) -> None:
     """Add an artefact to the model registry as a new immutable version."""
     from mlops_helpers.pipeline import stage_register
 
-    ctx = _context(config_path, reporter, out_dir=out_dir)
+    ctx = _context(config_path, reporter, overrides, out_dir)
     version = stage_register(ctx, Path(artefact) if artefact else ctx.artefact_dir, None if stage == "none" else stage)
     reporter.result({"ok": True, **version.to_dict()}, f"Registered {version.name} v{version.version} ({stage})")
 
@@ -251,13 +255,14 @@ def data_infer_schema(data_path: str | None, config_path: str, reporter: Reporte
 
 @data.command("validate")
 @click.option("--data", "data_path", default=None, metavar="FILE", help="Data to check (default: data.path).")
+@overrides_option
 @out_dir_option
 @command_options
-def data_validate(data_path: str | None, out_dir: str | None, config_path: str, reporter: Reporter) -> None:
+def data_validate(data_path: str | None, overrides: tuple[str, ...], out_dir: str | None, config_path: str, reporter: Reporter) -> None:
     """Check data against the schema; exit 1 with a per-column report on violations."""
     from mlops_helpers.pipeline import load_data, stage_validate_data
 
-    ctx = _context(config_path, reporter, out_dir=out_dir)
+    ctx = _context(config_path, reporter, overrides, out_dir)
     result = stage_validate_data(ctx, load_data(ctx, data_path), data_path)
     reporter.result({**result}, f"{result['data']}: {result['rows']} rows valid against {result['schema']}")
 

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # The full test suite, on a fresh machine too: set-up, then every test against the real tools.
-# Results (JUnit XML) land in test-results/.
+#   1. lint of the Jenkins library (npm-groovy-lint + CodeNarc's Jenkins/CPS rules), and proof the rules fire
+#   2. the Groovy suite: the library's steps and user Jenkinsfiles under Groovy 2.4.21 (tests/groovy)
+#   3. the pytest suite: the CLI against real git and DVC
+# Results (JUnit XML) land in test-results/. Extra arguments go to pytest.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-bash "$repo/scripts/setup.sh"
 cd "$repo"
+bash scripts/setup.sh
+bash scripts/install-system-deps.sh
+.venv/bin/mlops versions
+
+bash scripts/lint-groovy.sh --self-test
+bash scripts/lint-groovy.sh
+bash scripts/test-groovy.sh
+
 mkdir -p test-results
 .venv/bin/python -m pytest -n 2 --junitxml=test-results/pytest.xml "$@"

@@ -25,7 +25,8 @@ Map call(Map args = [:]) {
         error("${cfg.step}: 'args' must name an mlops command")
     }
     String resultFile = ".mlops/${words[0]}-result.json"
-    String command = "mkdir -p .mlops && ${Shell.join([env.MLOPS_BIN ?: 'mlops'] + words + ['--output', 'json'])} > ${Shell.quote(resultFile)}"
+    String mlops = Shell.join([env.MLOPS_BIN ?: 'mlops'] + words + ['--output', 'json'])
+    String command = "mkdir -p .mlops && ${mlops} > ${Shell.quote(resultFile)}"
     int status = 0
     withCredentials(credentialBindings(cfg.credentials)) {
         status = sh(label: cfg.label ?: "mlops ${words.join(' ')}", script: command, returnStatus: true)
@@ -59,6 +60,11 @@ Map checkFailed(String step, Map result, String reason, String onCheckFailure) {
 void publishReports(String outDir, String name) {
     junit(testResults: "${outDir}/reports/${name}.xml", allowEmptyResults: true)
     archiveArtifacts(artifacts: "${outDir}/reports/${name}.*", allowEmptyArchive: true)
+}
+
+/** `--config`, `--out-dir` and `--set` words for a step's `config`, `outDir` and `set` arguments. */
+List projectArgs(Map cfg) {
+    return ['--config', cfg.config, '--out-dir', absolute(cfg.outDir)] + Shell.overrides(cfg.set ?: [:])
 }
 
 /** The CLI resolves relative paths from mlops.yaml's folder; steps mean the workspace. */

@@ -4,6 +4,7 @@ import org.mlops.jenkins.StepArgs
 Map call(Map args = [:]) {
     Map checked = StepArgs.check('mlopsEvaluate', args, [
         config: [type: String, default: 'mlops.yaml'],
+        set: [type: Map, default: [:]],
         artefact: [type: String],
         outDir: [type: String, default: 'mlops-out'],
         onFailure: [type: String, default: 'FAILURE', allowed: ['FAILURE', 'UNSTABLE']],
@@ -12,7 +13,7 @@ Map call(Map args = [:]) {
         error(checked.error)
     }
     Map cfg = checked.args
-    List words = ['evaluate', '--config', cfg.config, '--out-dir', mlopsCli.absolute(cfg.outDir)]
+    List words = ['evaluate'] + mlopsCli.projectArgs(cfg)
     Map result = mlopsCli(args: words + (cfg.artefact ? ['--artefact', cfg.artefact] : []), onCheckFailure: 'RETURN',
         step: 'mlopsEvaluate')
     mlopsCli.publishReports(cfg.outDir, 'evaluation')

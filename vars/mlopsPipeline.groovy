@@ -107,29 +107,30 @@ void kubernetesPipeline(Map cfg, String podYaml) {
 void runStage(String name, Map cfg, Map state) {
     switch (name) {
         case 'Set up':
+            Map overrides = parseOverrides(params.HYPERPARAMETERS ?: '')
+            if (overrides.invalid) {
+                error("mlopsPipeline: HYPERPARAMETERS items ${overrides.invalid} are not KEY.PATH=VALUE " +
+                    '(e.g. training.params.max_depth=5)')
+            }
+            state.overrides = overrides.values
             state.setup = mlopsSetup(cfg.setup)
             break
         case 'Data':
             mlopsData(action: 'pull', config: cfg.config, rev: params.DATA_REV ?: null)
             break
         case 'Validate data':
-            mlopsValidateData(config: cfg.config, onFailure: cfg.onGateFailure)
+            mlopsValidateData(config: cfg.config, set: state.overrides, onFailure: cfg.onGateFailure)
             break
         case 'Train':
-            Map overrides = parseOverrides(params.HYPERPARAMETERS ?: '')
-            if (overrides.invalid) {
-                error("mlopsPipeline: HYPERPARAMETERS items ${overrides.invalid} are not KEY.PATH=VALUE " +
-                    '(e.g. training.params.max_depth=5)')
-            }
-            state.training = mlopsTrain(config: cfg.config, set: overrides.values)
+            state.training = mlopsTrain(config: cfg.config, set: state.overrides)
             break
         case 'Evaluate':
-            state.evaluation = mlopsEvaluate(config: cfg.config, onFailure: cfg.onGateFailure)
+            state.evaluation = mlopsEvaluate(config: cfg.config, set: state.overrides, onFailure: cfg.onGateFailure)
             break
         case 'Register':
             // An UNSTABLE gate lets the build finish, but such a model is never registered.
             if ((currentBuild.result ?: 'SUCCESS') == 'SUCCESS') {
-                state.model = mlopsRegister(config: cfg.config, stage: 'staging')
+                state.model = mlopsRegister(config: cfg.config, set: state.overrides, stage: 'staging')
             } else {
                 echo "mlopsPipeline: build is ${currentBuild.result}: the model is not registered"
             }
@@ -172,4 +173,5 @@ static final String OVERRIDES_HELP = 'Override mlops.yaml for this build, e.g. '
     '"training.params.max_depth=5 training.params.n_estimators=300" (space-separated KEY.PATH=VALUE).'
 
 @groovy.transform.Field
-static final String DATA_REV_HELP = 'Train on the data version recorded at this git commit or tag (empty: the checked-out one).'
+static final String DATA_REV_HELP = 'Train on the data version recorded at this git commit or tag ' +
+    '(empty: the checked-out one).'

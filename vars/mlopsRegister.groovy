@@ -4,6 +4,7 @@ import org.mlops.jenkins.StepArgs
 Map call(Map args = [:]) {
     Map checked = StepArgs.check('mlopsRegister', args, [
         config: [type: String, default: 'mlops.yaml'],
+        set: [type: Map, default: [:]],
         artefact: [type: String],
         outDir: [type: String, default: 'mlops-out'],
         stage: [type: String, default: 'staging', allowed: ['staging', 'production', 'none']],
@@ -12,7 +13,7 @@ Map call(Map args = [:]) {
         error(checked.error)
     }
     Map cfg = checked.args
-    List words = ['register', '--config', cfg.config, '--out-dir', mlopsCli.absolute(cfg.outDir), '--stage', cfg.stage]
+    List words = ['register', '--stage', cfg.stage] + mlopsCli.projectArgs(cfg)
     Map result = mlopsCli(args: words + (cfg.artefact ? ['--artefact', cfg.artefact] : []), step: 'mlopsRegister')
     currentBuild.description = "${result.name} v${result.version} (${cfg.stage})"
     return result

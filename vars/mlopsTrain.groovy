@@ -1,4 +1,3 @@
-import org.mlops.jenkins.Shell
 import org.mlops.jenkins.StepArgs
 
 /** Trains the model from mlops.yaml (hyper-parameters overridable with `set`); archives the artefact. */
@@ -13,7 +12,7 @@ Map call(Map args = [:]) {
         error(checked.error)
     }
     Map cfg = checked.args
-    List words = ['train', '--config', cfg.config, '--out-dir', mlopsCli.absolute(cfg.outDir)] + Shell.overrides(cfg.set)
+    List words = ['train'] + mlopsCli.projectArgs(cfg)
     Map result = mlopsCli(args: words, step: 'mlopsTrain')
     if (cfg.archive) {
         archiveArtifacts(artifacts: "${cfg.outDir}/model/**", fingerprint: true)

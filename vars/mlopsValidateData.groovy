@@ -4,6 +4,7 @@ import org.mlops.jenkins.StepArgs
 Map call(Map args = [:]) {
     Map checked = StepArgs.check('mlopsValidateData', args, [
         config: [type: String, default: 'mlops.yaml'],
+        set: [type: Map, default: [:]],
         data: [type: String],
         outDir: [type: String, default: 'mlops-out'],
         onFailure: [type: String, default: 'FAILURE', allowed: ['FAILURE', 'UNSTABLE']],
@@ -12,7 +13,7 @@ Map call(Map args = [:]) {
         error(checked.error)
     }
     Map cfg = checked.args
-    List words = ['data', 'validate', '--config', cfg.config, '--out-dir', mlopsCli.absolute(cfg.outDir)]
+    List words = ['data', 'validate'] + mlopsCli.projectArgs(cfg)
     Map result = mlopsCli(args: words + (cfg.data ? ['--data', cfg.data] : []), onCheckFailure: 'RETURN',
         step: 'mlopsValidateData')
     mlopsCli.publishReports(cfg.outDir, 'data-validation')

@@ -50,7 +50,7 @@ class StepArgs implements Serializable {
         }
         Class type = rule.type as Class
         // A GString is not a String, but it is what "${x}" gives users: accept any CharSequence.
-        boolean typeOk = type == String ? value instanceof CharSequence : type.isInstance(value)
+        boolean typeOk = (type == String ? CharSequence : type).isInstance(value)
         if (!typeOk) {
             return "argument '${name}' must be a ${type.simpleName}, got ${value.getClass().simpleName} '${value}'"
         }
