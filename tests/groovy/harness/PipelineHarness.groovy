@@ -556,6 +556,18 @@ class PipelineHarness {
             null
         }
         step('pipeline', [raw: true, logged: false]) { Map a, Closure body, List raw -> runDeclarative(body) }
+        // The library under test is always loaded; `library` records which version was asked for,
+        // and sets env.'library.<name>.version' as Jenkins does.
+        step('library', [params: ['identifier', 'retriever', 'changelog'], positional: ['identifier']]) { Map a, Closure body, List raw ->
+            String identifier = a.identifier as String
+            if (!identifier.startsWith("${libraryName}@") && identifier != libraryName) {
+                throw new AbortException("No library named ${identifier.tokenize('@')[0]} found")
+            }
+            if (identifier.contains('@')) {
+                envVars.put("library.${libraryName}.version".toString(), identifier.substring(identifier.indexOf('@') + 1))
+            }
+            null
+        }
         // Describables used as step arguments: not recorded in calls, not logged.
         Map symbol = [logged: false, symbol: true]
         step('string', symbol + [params: ['credentialsId', 'variable', 'name', 'defaultValue', 'description', 'trim']]) { Map a, Closure body, List raw ->
@@ -582,6 +594,9 @@ class PipelineHarness {
             'artifactDaysToKeepStr']]) { Map a, Closure body, List raw -> descriptor('logRotator', a) }
         step('cron', symbol + [params: ['spec'], positional: ['spec']]) { Map a, Closure body, List raw ->
             descriptor('cron', a)
+        }
+        step('legacySCM', symbol + [params: ['scm'], positional: ['scm']]) { Map a, Closure body, List raw ->
+            descriptor('legacySCM', a)
         }
         step('pollSCM', symbol + [params: ['scmpoll_spec'], positional: ['scmpoll_spec']]) { Map a, Closure body, List raw ->
             descriptor('pollSCM', a)
