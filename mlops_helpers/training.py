@@ -196,7 +196,10 @@ def train(
         "seed": config.training.seed,
         "test_size": config.training.test_size,
         "target": config.data.target,
-        "features": [{"name": str(c), "dtype": str(features[c].dtype)} for c in features.columns],
+        "features": [
+            {"name": str(c), "dtype": str(features[c].dtype), "nullable": bool(features[c].isna().any())}
+            for c in features.columns
+        ],
         "classes": _json_safe(list(pipeline.classes_)) if task == "classification" else None,
         "metrics": metrics,
         "rows": {"train": len(x_train), "holdout": len(x_test)},

@@ -30,7 +30,7 @@ def test_classification_project_end_to_end(classification_project: Project) -> N
     assert shown["lineage"]["data_version"] == dvc_md5
     metadata = json.loads((project.root / "mlops-out/model/metadata.json").read_text())
     assert {"sklearn", "numpy", "pandas", "python"} <= set(metadata["versions"])
-    assert metadata["features"][0] == {"name": "mean radius", "dtype": "float64"}
+    assert metadata["features"][0] == {"name": "mean radius", "dtype": "float64", "nullable": False}
     # Jenkins reads these reports.
     junit = ET.parse(project.root / "mlops-out/reports/evaluation.xml").getroot()
     assert junit.get("failures") == "0" and int(junit.get("tests")) >= 3

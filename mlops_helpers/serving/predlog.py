@@ -1,0 +1,76 @@
+"""A sampled, bounded, non-blocking prediction log (JSON lines) for monitoring.
+
+Requests only enqueue; one writer thread serialises and appends, rotating by size. When
+the queue is full or a write fails, the record is dropped and counted: losing the log
+never fails or slows a request.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mlops_helpers.serving.metrics import LOG_DROPPED
+
+
+class PredictionLog:
+    def __init__(
+        self,
+        path: Path,
+        sample_rate: float = 1.0,
+        max_queue: int = 10_000,
+        max_bytes: int = 50 * 1024 * 1024,
+        backups: int = 5,
+    ) -> None:
+        # One file per worker process: rotation by several writers of one file would race.
+        self.path = path.with_name(f"{path.stem}.{os.getpid()}{path.suffix}")
+        self.sample_rate = sample_rate
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(target=self._write_loop, name="prediction-log", daemon=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
+            return
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            LOG_DROPPED.inc()
+
+    def close(self, timeout: float = 5.0) -> None:
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+    def _write_loop(self) -> None:
+        handle = open(self.path, "ab")
+        while (record := self._queue.get()) is not None:
+            try:
+                handle.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+                if self._queue.empty():
+                    handle.flush()
+                if handle.tell() >= self.max_bytes:
+                    handle.close()
+                    self._rotate()
+                    handle = open(self.path, "ab")
+            except (OSError, TypeError):
+                LOG_DROPPED.inc()
+        handle.close()
+
+    def _rotate(self) -> None:
+        for index in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
