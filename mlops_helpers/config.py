@@ -104,8 +104,24 @@ class RegistryConfig(StrictModel):
         return uri
 
 
+class PackageConfig(StrictModel):
+    image: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*$",
+        description="image repository without the registry host (default: the model name)",
+    )
+    registry: str | None = Field(
+        default=None, description="registry host[:port][/namespace] to push to (env MLOPS_REGISTRY overrides)"
+    )
+    base_image: str = Field(default="python:3.11-slim", min_length=1, description="base of both build stages")
+    port: int = Field(default=8080, ge=1, le=65535, description="port the model server listens on in the container")
+    workers: int = Field(default=2, ge=1, le=64, description="model-server processes in the container")
+    extra_requirements: list[str] = Field(
+        default_factory=list, description="more pip requirements for the model (custom estimators), e.g. 'xgboost==2.1.0'"
+    )
+
+
 class ReservedSection(StrictModel):
-    """Placeholder for sections that later stages define (packaging, deploy, monitoring)."""
+    """Placeholder for sections that later stages define (deploy, monitoring)."""
 
 
 class MlopsConfig(StrictModel):
@@ -115,7 +131,7 @@ class MlopsConfig(StrictModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
-    package: ReservedSection = Field(default_factory=ReservedSection)
+    package: PackageConfig = Field(default_factory=PackageConfig)
     deploy: ReservedSection = Field(default_factory=ReservedSection)
     monitoring: ReservedSection = Field(default_factory=ReservedSection)
 

@@ -42,6 +42,7 @@ METADATA_FILE = "metadata.json"
 VERSION_FILE = "version.json"
 ALIASES_FILE = "aliases.json"
 EVENTS_FILE = "events.jsonl"
+ANNOTATIONS_FILE = "annotations.json"
 LOCK_FILE = ".lock"
 VERSIONS_DIR = "versions"
 INCOMING_PREFIX = ".incoming-"
@@ -63,6 +64,9 @@ class ModelVersion:
     metadata: dict[str, Any]
     lineage: dict[str, Any]
     stages: list[str] = field(default_factory=list)  # aliases currently pointing at this version
+    # Facts learnt after registration (the packaged image and its digest, infra validation):
+    # kept beside the immutable version folder, in <model>/annotations.json.
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "path": str(self.path)}
@@ -110,6 +114,19 @@ class ModelRegistry:
 
     def history(self, name: str) -> list[dict[str, Any]]:
         return _read_events(self._model_dir(name))
+
+    def annotate(self, name: str, ref: int | str, **facts: Any) -> ModelVersion:
+        """Record facts about a version (e.g. `image={...}`) without touching its files."""
+        model_dir = self._model_dir(name)
+        with _locked(model_dir):
+            aliases = _read_aliases(model_dir)
+            number = self._resolve(model_dir, ref, aliases)
+            annotations = _read_annotations(model_dir)
+            annotations[str(number)] = {**annotations.get(str(number), {}), **facts}
+            _write_json_atomic(model_dir / ANNOTATIONS_FILE, annotations, mode=0o644)
+            with open(model_dir / EVENTS_FILE, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({**_event("annotated", None, number, None), "keys": sorted(facts)}, sort_keys=True) + "\n")
+        return self._load(name, number, aliases)
 
     def verify(self, name: str, ref: int | str = "latest") -> ModelVersion:
         """Raise IntegrityError naming the first file that changed, was truncated or is missing."""
@@ -242,6 +259,7 @@ class ModelRegistry:
             metadata=_read_json(path / METADATA_FILE),
             lineage=record.get("lineage", {}),
             stages=_stages_of(number, aliases),
+            annotations=_read_annotations(self.root / name).get(str(number), {}),
         )
 
 
@@ -352,6 +370,11 @@ def _record(model_dir: Path, aliases: dict[str, int], events: list[dict[str, Any
         handle.writelines(json.dumps(event, sort_keys=True) + "\n" for event in events)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _read_annotations(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / ANNOTATIONS_FILE
+    return _read_json(path) if path.is_file() else {}
 
 
 def _event(kind: str, stage: str | None, number: int, previous: int | None) -> dict[str, Any]:
