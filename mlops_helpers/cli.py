@@ -107,21 +107,34 @@ def init(directory: str, dataset: str, name: str | None, dvc_remote: str | None,
 @overrides_option
 @out_dir_option
 @click.option("--stage", default="staging", show_default=True, help="Registry stage for the new version.")
+@click.option("--deliver", type=click.Choice(["auto", "image", "local", "none"]), default="auto", show_default=True,
+              help="After registering: build, check and push the image (image), serve it once locally and check "
+                   "its answers (local), or auto: image when a Docker engine answers, else local.")
 @command_options
-def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, config_path: str, reporter: Reporter) -> None:
-    """The main job: validate data, train, evaluate against the gates, register as staging."""
+def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, deliver: str, config_path: str, reporter: Reporter) -> None:
+    """The main job: validate data, train, evaluate against the gates, register as staging, deliver."""
     from mlops_helpers.pipeline import run_pipeline
 
     ctx = _context(config_path, reporter, overrides, out_dir)
-    summary = run_pipeline(ctx, stage=stage)
+    summary = run_pipeline(ctx, stage=stage, deliver=deliver)
     registered = summary["registered"]
     reporter.result(
         summary,
         f"{_gates_table(summary['gates'])}\n\n"
         f"Registered {registered['model']} v{registered['version']} as {registered['stage']} "
         f"(data {summary['lineage']['data']['md5'][:8]}, commit {(summary['lineage']['git']['commit'] or 'none')[:8]})\n"
+        f"{_delivery_line(summary.get('delivery') or {})}\n"
         f"Reports: {ctx.reports_dir}",
     )
+
+
+def _delivery_line(delivery: dict[str, Any]) -> str:
+    if delivery.get("mode") == "image":
+        where = f"pushed as {delivery['image']}@{delivery['digest']}" if delivery.get("pushed") else "not pushed (no registry)"
+        return f"Image {delivery['tags'][0]} ({delivery['size_bytes'] / 1e6:.0f} MB), infra validation passed, {where}"
+    if delivery.get("mode") == "local":
+        return f"Served locally and checked on {delivery['rows']} hold-out rows; serve it with: {delivery['serve']}"
+    return "Not delivered (--deliver none)"
 
 
 @main.command()

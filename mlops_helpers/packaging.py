@@ -5,8 +5,7 @@
    dependencies downloaded on the host (pip inside a build often cannot reach an index, and
    offline wheels pin the image to the training environment);
 3. build with the docker SDK, tag with the model version and git commit;
-4. infra validation: start the image, wait for /readyz, send the hold-out rows, and require
-   the same predictions as in-process (TFX's InfraValidator idea);
+4. infra validation (infra_validation.py): run the image on the hold-out rows;
 5. push, and record image, digest and verdict on the registry version.
 """
 
@@ -18,19 +17,16 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops_helpers.console import Reporter
 from mlops_helpers.errors import CheckFailed, MlopsError
+from mlops_helpers.infra_validation import ContainerServer, free_port, validate
 from mlops_helpers.render import render
 
 # Import name in metadata["versions"] -> distribution to install.
@@ -129,6 +125,18 @@ def docker_client():
     return client
 
 
+def docker_available() -> bool:
+    """Does a Docker engine answer (DOCKER_HOST, or the default socket), within a second?"""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        docker.from_env(timeout=1).ping()
+        return True
+    except DockerException:
+        return False
+
+
 def registry_auth() -> dict[str, str] | None:
     """Credentials from the environment; otherwise the docker SDK uses the docker config file."""
     user, password = (os.environ.get(name) for name in CREDENTIAL_ENV)
@@ -170,64 +178,6 @@ def push_image(client, repository: str, tag: str, reporter: Reporter) -> str:
         raise MlopsError(f"docker push {repository}:{tag} reported no digest")
     reporter.note(f"pushed {repository}:{tag} ({digest})")
     return digest
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def infra_validate(client, image: str, artefact_dir: Path, reporter: Reporter, timeout: float = 120.0) -> dict[str, Any]:
-    """Run the image, wait for /readyz, and compare its predictions with in-process ones."""
-    import joblib
-    import numpy as np
-    import pandas as pd
-
-    from mlops_helpers.checksums import verify_sums
-
-    verify_sums(artefact_dir)
-    metadata = json.loads((artefact_dir / "metadata.json").read_text())
-    holdout = pd.read_csv(artefact_dir / "holdout.csv")
-    features = holdout[[f["name"] for f in metadata["features"]]]
-    expected = joblib.load(artefact_dir / "model.joblib").predict(features)
-    port = free_port()
-    container = client.containers.run(image, command=["--workers", "1", "--port", str(port)], network_mode="host",
-                                      detach=True, remove=False)
-    try:
-        _wait_ready(container, port, timeout)
-        body = json.dumps({"records": json.loads(features.to_json(orient="records"))}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body,
-                                         headers={"content-type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answered = np.asarray(json.loads(response.read())["predictions"])
-    finally:
-        logs = container.logs(tail=50).decode(errors="replace")
-        container.remove(force=True)
-    same = answered.shape == expected.shape and (
-        np.array_equal(answered, expected) if metadata.get("task") == "classification"
-        else np.allclose(answered, expected, rtol=1e-9, atol=0)
-    )
-    mismatches = int((answered != expected).sum()) if answered.shape == expected.shape else len(expected)
-    reporter.note(f"infra validation: {len(expected)} hold-out rows, {mismatches} different predictions")
-    return {"passed": bool(same), "rows": len(expected), "mismatches": mismatches, "server_log_tail": None if same else logs}
-
-
-def _wait_ready(container, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.status == "exited":
-            raise CheckFailed(f"the image's server exited before it was ready:\n{container.logs(tail=30).decode(errors='replace')}",
-                              {"verified": False})
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.5)
-    raise CheckFailed(f"the image's server was not ready after {timeout:.0f}s", {"verified": False})
 
 
 def prepare_context(context_dir: Path, artefact_dir: Path, wheelhouse: Path, helpers_wheel: Path, dockerfile: str) -> None:
@@ -307,12 +257,13 @@ def package_model(config, request: PackageRequest, reporter: Reporter) -> Packag
     result = PackageResult(version.name, version.version, repository, tags, image_id, size, None, False, None)
     if request.verify:
         with reporter.stage("Infra validation: running the image on the hold-out rows"):
-            verdict = infra_validate(client, tags[0], version.path, reporter)
+            port = free_port()
+            verdict = validate(ContainerServer(client, tags[0], port), port, version.path, reporter)
         result.verified = verdict["passed"]
         store.annotate(version.name, version.version, infra_validation={**verdict, "image_id": image_id})
         if not verdict["passed"]:
-            raise CheckFailed(f"infra validation failed: {verdict['mismatches']} of {verdict['rows']} predictions differ; "
-                              "the model is not marked ready for deployment", result.to_dict())
+            raise CheckFailed(f"infra validation failed, the model is not marked ready for deployment: {verdict['reason']}",
+                              result.to_dict())
     if request.push:
         with reporter.stage(f"Pushing to {repository}"):
             result.digest = push_image(client, repository, str(version.version), reporter)

@@ -184,8 +184,45 @@ def stage_register(ctx: RunContext, artefact_dir: Path, stage: str | None = "sta
     return version
 
 
-def run_pipeline(ctx: RunContext, stage: str = "staging") -> dict[str, Any]:
-    """The main job: check → version → validate → train → evaluate → register."""
+DELIVERY_MODES = ("auto", "image", "local", "none")
+
+
+def stage_deliver(ctx: RunContext, version, mode: str = "auto") -> dict[str, Any]:
+    """Package the new version as an image when a Docker engine answers (mode auto or image);
+    otherwise serve it locally once and check its answers (infra validation without Docker)."""
+    from mlops_helpers import packaging
+
+    if mode == "none":
+        return {"mode": "none"}
+    if mode == "image" or (mode == "auto" and packaging.docker_available()):
+        push = bool(packaging.image_repository(ctx.config, None).count("/"))
+        request = packaging.PackageRequest(reference=str(version.version), push=push)
+        result = packaging.package_model(ctx.config, request, ctx.reporter)
+        delivery = {"mode": "image", **result.to_dict()}
+    else:
+        delivery = {"mode": "local", **_serve_locally_once(ctx, version)}
+    ctx.summary["delivery"] = delivery
+    return delivery
+
+
+def _serve_locally_once(ctx: RunContext, version) -> dict[str, Any]:
+    from mlops_helpers.infra_validation import ProcessServer, free_port, validate
+    from mlops_helpers.registry import open_registry
+
+    with ctx.reporter.stage("Serving the model locally (no Docker engine): infra validation"):
+        port = free_port()
+        server = ProcessServer(version.path, port, ctx.out_dir / "serve-check.log")
+        verdict = validate(server, port, version.path, ctx.reporter)
+        open_registry(ctx.config.registry_path()).annotate(version.name, version.version,
+                                                           infra_validation={**verdict, "mode": "local"})
+    if not verdict["passed"]:
+        raise CheckFailed(f"infra validation failed: {verdict['reason']}", {"verified": False})
+    return {"verified": True, "rows": verdict["rows"],
+            "serve": f"mlops serve --model {version.name}@{version.version} --port 8080"}
+
+
+def run_pipeline(ctx: RunContext, stage: str = "staging", deliver: str = "auto") -> dict[str, Any]:
+    """The main job: check → version → validate → train → evaluate → register → deliver."""
     ctx.summary.update(project=ctx.config.project, model=ctx.config.model_name, ok=False)
     try:
         stage_check_config(ctx)
@@ -195,7 +232,8 @@ def run_pipeline(ctx: RunContext, stage: str = "staging") -> dict[str, Any]:
             stage_validate_data(ctx, frame)
         trained = stage_train(ctx, frame, lineage)
         stage_evaluate(ctx, trained.artefact_dir)
-        stage_register(ctx, trained.artefact_dir, stage=stage)
+        version = stage_register(ctx, trained.artefact_dir, stage=stage)
+        stage_deliver(ctx, version, deliver)
         ctx.summary["ok"] = True
     except Exception as exc:
         ctx.summary["error"] = str(exc)

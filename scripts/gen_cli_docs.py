@@ -302,7 +302,7 @@ FIELD_NOTES: dict[str, str] = {
     "registry": "Where `mlops` keeps registered model versions.",
     "registry.uri": "Only local folders are supported (`s3://` and other schemes are refused). The default `registry` is inside the project and ignored by git (the `.gitignore` from `mlops init`), so each clone has its own registry; point it at a shared folder to share one.",
     "registry.model_name": "Name of the model in the registry. Default: `project`.",
-    "package": "Reserved for container packaging (planned). Only `{}` is accepted for now.",
+    "package": "How `mlops package` builds the model's container image (see docs/serving.md).",
     "deploy": "Reserved for deployment and rollout strategies (planned). Only `{}` is accepted for now.",
     "monitoring": "Reserved for drift and performance monitoring (planned). Only `{}` is accepted for now.",
 }

@@ -30,11 +30,14 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-def run_mlops(*args: str, cwd: Path, check: int | None = 0, env: dict[str, str] | None = None) -> CliResult:
-    """Run the installed `mlops` command as a user would; assert the exit code unless check=None."""
-    completed = subprocess.run(
-        [MLOPS, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600
-    )
+def run_mlops(*args: str, cwd: Path, check: int | None = 0, env: dict[str, str] | None = None, docker: bool = False) -> CliResult:
+    """Run the installed `mlops` command as a user would; assert the exit code unless check=None.
+
+    Without `docker=True` the command runs as on a laptop without a Docker engine, so a test
+    does not depend on whether another test in the same worker started one.
+    """
+    base = {key: value for key, value in os.environ.items() if docker or key != "DOCKER_HOST"}
+    completed = subprocess.run([MLOPS, *args], cwd=cwd, capture_output=True, text=True, env={**base, **(env or {})}, timeout=900)
     result = CliResult(completed.returncode, completed.stdout, completed.stderr)
     if check is not None:
         assert result.code == check, f"mlops {' '.join(args)} exited {result.code}, expected {check}:\n{result.stderr}\n{result.stdout}"
@@ -46,8 +49,8 @@ class Project:
     root: Path
     remote: Path
 
-    def mlops(self, *args: str, check: int | None = 0) -> CliResult:
-        return run_mlops(*args, cwd=self.root, check=check)
+    def mlops(self, *args: str, check: int | None = 0, docker: bool = False) -> CliResult:
+        return run_mlops(*args, cwd=self.root, check=check, docker=docker)
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, check=True).stdout.strip()

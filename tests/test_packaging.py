@@ -46,7 +46,8 @@ def test_package_push_pull_run_gives_the_in_process_predictions(
     packaged_project: Project, docker_engine, oci_registry: str, base_image: str
 ) -> None:
     project = packaged_project
-    result = project.mlops("package", "--base-image", base_image, "--registry", oci_registry, "--output", "json").json()
+    result = project.mlops("package", "--base-image", base_image, "--registry", oci_registry, "--output", "json",
+                           docker=True).json()
 
     assert result["verified"] is True and result["pushed"] is True
     repository = f"{oci_registry}/breast_cancer"
@@ -100,8 +101,8 @@ def test_an_image_that_does_not_serve_fails_infra_validation_and_is_not_pushed(
     # The server crashes on start: the model file it is told to load does not exist.
     (broken / "Dockerfile.j2").write_text(original.replace('"--artefact", "/model"', '"--artefact", "/nowhere"'))
     failed = project.mlops("package", "--base-image", base_image, "--registry", oci_registry,
-                           "--templates", str(broken.parent), "--output", "json", check=1)
-    assert "exited before it was ready" in failed.stderr and "/nowhere" in failed.stderr
+                           "--templates", str(broken.parent), "--output", "json", check=1, docker=True)
+    assert "the server exited before it was ready" in failed.stderr and "/nowhere" in failed.stderr
     annotations = project.mlops("registry", "show", "@1", "--output", "json").json()["annotations"]
     assert annotations["infra_validation"]["passed"] is False
 

@@ -155,3 +155,16 @@ def test_data_validate_reports_each_schema_drift_and_run_stops(classification_pr
     bad.to_csv(project.root / "data/breast_cancer.csv", index=False)
     assert "missing_column" in project.mlops("run", "--output", "json", check=1).stdout
     assert not (project.root / "registry").exists()
+
+
+def test_without_docker_the_main_job_serves_the_model_locally_and_checks_it(classification_project: Project) -> None:
+    summary = classification_project.mlops("run", "--output", "json").json()
+    delivery = summary["delivery"]
+    assert delivery["mode"] == "local" and delivery["verified"] is True
+    assert delivery["rows"] == summary_holdout_rows(classification_project)
+    annotations = classification_project.mlops("registry", "show", "@1", "--output", "json").json()["annotations"]
+    assert annotations["infra_validation"] == {**annotations["infra_validation"], "passed": True, "mismatches": 0, "mode": "local"}
+
+
+def summary_holdout_rows(project: Project) -> int:
+    return len(pd.read_csv(project.root / "mlops-out/model/holdout.csv"))
