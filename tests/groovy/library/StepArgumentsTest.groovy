@@ -18,6 +18,7 @@ class StepArgumentsTest {
         mlopsRegister: [[stage: 1], "argument 'stage' must be a String, got Integer"],
         mlopsCli: [[args: 'versions'], "argument 'args' must be a List, got String"],
         mlopsPipeline: [[approval: 'no'], "argument 'approval' must be a Boolean, got String"],
+        mlopsPackage: [[push: 'yes'], "argument 'push' must be a Boolean, got String"],
     ]
 
     /** step -> [an argument outside its allowed values, the message part] */
