@@ -16,6 +16,7 @@ void call(Map args = [:]) {
         onGateFailure: [type: String, default: 'FAILURE', allowed: ['FAILURE', 'UNSTABLE']],
         timeoutMinutes: [type: Integer, default: 60],
         setup: [type: Map, default: [:]],
+        packaging: [type: Map],
     ])
     if (checked.error) {
         error(checked.error)
@@ -49,6 +50,10 @@ void labelPipeline(Map cfg, String agentLabel) {
             stage('Train') { steps { script { runStage('Train', cfg, state) } } }
             stage('Evaluate') { steps { script { runStage('Evaluate', cfg, state) } } }
             stage('Register') { steps { script { runStage('Register', cfg, state) } } }
+            stage('Package') {
+                when { expression { cfg.packaging != null && state.model != null } }
+                steps { script { runStage('Package', cfg, state) } }
+            }
             stage('Approve') {
                 when { expression { cfg.approval && state.model } }
                 steps { script { runStage('Approve', cfg, state) } }
@@ -88,6 +93,10 @@ void kubernetesPipeline(Map cfg, String podYaml) {
             stage('Train') { steps { script { runStage('Train', cfg, state) } } }
             stage('Evaluate') { steps { script { runStage('Evaluate', cfg, state) } } }
             stage('Register') { steps { script { runStage('Register', cfg, state) } } }
+            stage('Package') {
+                when { expression { cfg.packaging != null && state.model != null } }
+                steps { script { runStage('Package', cfg, state) } }
+            }
             stage('Approve') {
                 when { expression { cfg.approval && state.model } }
                 steps { script { runStage('Approve', cfg, state) } }
@@ -134,6 +143,9 @@ void runStage(String name, Map cfg, Map state) {
             } else {
                 echo "mlopsPipeline: build is ${currentBuild.result}: the model is not registered"
             }
+            break
+        case 'Package':
+            state.image = mlopsPackage([config: cfg.config, model: "@${state.model.version}"] + cfg.packaging)
             break
         case 'Approve':
             input(message: "Promote ${state.model.name} v${state.model.version} to production?", ok: 'Promote',

@@ -21,6 +21,7 @@ class PipelineEndToEndTest {
         assertEquals(result.log, 'SUCCESS', result.result)
         assertEquals(['Set up', 'Data', 'Validate data', 'Train', 'Evaluate', 'Register', 'Approve', 'Promote'],
             result.stagesRun)
+        assertEquals(['Package'], result.stagesSkipped)
         Map production = MlopsTestSupport.mlopsJson(ws, ['registry', 'show', '@production'])
         assertEquals(1, production.version)
         assertEquals('breast-cancer v1 in production', result.description)
@@ -111,6 +112,19 @@ class PipelineEndToEndTest {
         Map staging = MlopsTestSupport.mlopsJson(ws, ['registry', 'show', '@staging'])
         assertEquals(1, staging.version)
         assertTrue(result.log.contains('registered breast-cancer v1'))
+    }
+
+    @Test
+    void packagingArgumentsAddAPackageStageForTheRegisteredVersion() {
+        File ws = MlopsTestSupport.initProject()
+        PipelineHarness h = MlopsTestSupport.harness(ws)
+        h.stubVar('mlopsPackage') { Map args -> [image: 'r.example/breast-cancer', digest: 'sha256:feed', pushed: true, args: args] }
+        BuildResult result = h.runJenkinsfile("@Library('mlops') _\nmlopsPipeline(approval: false, packaging: [registry: 'r.example'])")
+
+        assertEquals(result.log, 'SUCCESS', result.result)
+        assertTrue(result.stagesRun.contains('Package'))
+        Map call = h.calls.find { c -> c.step == 'mlopsPackage' }
+        assertEquals([config: 'mlops.yaml', model: '@1', registry: 'r.example'], call.named)
     }
 
     @Test
