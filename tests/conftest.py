@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from services import base_image, docker_engine, oci_registry  # noqa: E402,F401  (fixtures)
+
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 
 

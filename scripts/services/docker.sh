@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# A private Docker engine for the tests: Debian's docker.io daemon, run as root with
+#   --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none
+# (no bridge network: containers use --network host or --network none; builds use host networking),
+# its own socket, exec-root and pid file so it never clashes with another daemon, and its data-root
+# in the cache dir so images survive between runs on the same machine.
+#
+#   scripts/services/docker.sh start    install docker.io if dockerd is missing, start (or reuse) the daemon
+#   scripts/services/docker.sh stop     stop the daemon started by this script
+#   scripts/services/docker.sh status   exit 0 only when the daemon answers `docker version`
+#   scripts/services/docker.sh env      print the export line for DOCKER_HOST
+#
+# Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_DOCKER_RUN_DIR (socket, exec-root,
+# pid file; default $MLOPS_CACHE_DIR/docker/run), MLOPS_DOCKER_START_TIMEOUT (seconds, default 60).
+# Idempotent and safe to call from several processes at once (flock).
+set -euo pipefail
+
+me=docker.sh
+die() { echo "$me: $*" >&2; exit 2; }
+say() { echo "$me: $*" >&2; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+DOCKER_IO_VERSION=
+# shellcheck source=/dev/null
+[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
+
+CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
+DOCKER_DIR=$CACHE_DIR/docker
+DATA_ROOT=$DOCKER_DIR/data
+RUN_DIR=${MLOPS_DOCKER_RUN_DIR:-$DOCKER_DIR/run}
+SOCK=$RUN_DIR/docker.sock
+EXEC_ROOT=$RUN_DIR/exec
+PIDFILE=$RUN_DIR/dockerd.pid
+LOG=$DOCKER_DIR/dockerd.log
+START_TIMEOUT=${MLOPS_DOCKER_START_TIMEOUT:-60}
+export DOCKER_HOST=unix://$SOCK
+
+# The docker CLI on PATH (a 28.x client in /usr/local/bin, or Debian's 20.10 one) talks to this
+# daemon through DOCKER_HOST; both negotiate the API version down to the daemon's.
+docker_cli() { command -v docker || echo /usr/bin/docker; }
+
+answers() { timeout 10 "$(docker_cli)" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# A live process (a zombie waiting for init to reap it counts as gone).
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
+# The daemon's pid: from its own pid file, or from ours while it has not written that yet.
+daemon_pid() {
+  local f pid
+  for f in "$PIDFILE" "$PIDFILE.starting"; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    alive "$pid" && { echo "$pid"; return 0; }
+  done
+  return 1
+}
+pid_alive() { daemon_pid >/dev/null; }
+
+log_tail() { [ -f "$LOG" ] && { echo "--- last lines of $LOG ---"; tail -n 40 "$LOG"; } >&2 || true; }
+
+# The Debian package version tools/versions.env was checked with; another one only warns (security updates).
+check_version() {
+  local have
+  have=$(dpkg-query -W -f='${Version}' docker.io 2>/dev/null || true)
+  if [ -n "$DOCKER_IO_VERSION" ] && [ -n "$have" ] && [ "$have" != "$DOCKER_IO_VERSION" ]; then
+    say "warning: docker.io $have is installed; tools/versions.env names DOCKER_IO_VERSION=$DOCKER_IO_VERSION"
+  fi
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# apt-get install without letting the package's init script start its own service; serialised with the
+# other service scripts through one lock, and `apt-get update` only when something has to be installed.
+apt_install() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root to install: $*"
+  command -v apt-get >/dev/null || die "needs a Debian-based system to install: $*"
+  mkdir -p "$CACHE_DIR"
+  (
+    flock -w 900 9 || die "timed out waiting for $CACHE_DIR/apt.lock"
+    local missing=() p
+    for p in "$@"; do installed "$p" || missing+=("$p"); done
+    [ "${#missing[@]}" -gt 0 ] || exit 0
+    say "installing ${missing[*]} (apt-get update first)"
+    local policy=/usr/sbin/policy-rc.d created=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+      trap '[ -n "$created" ] && rm -f "$policy"' EXIT
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -q
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+  ) 9>"$CACHE_DIR/apt.lock"
+}
+
+print_versions() {
+  local pkg srv
+  pkg=$(dpkg-query -W -f='${Version}' docker.io 2>/dev/null || echo "not from Debian")
+  srv=$("$(docker_cli)" version --format '{{.Server.Version}} (API {{.Server.APIVersion}}), client {{.Client.Version}}' 2>/dev/null || echo '?')
+  say "docker.io package $pkg; engine $srv"
+  check_version
+}
+
+wait_for_daemon() {
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until answers; do
+    if ! pid_alive; then
+      log_tail
+      die "dockerd exited during start-up (log: $LOG)"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log_tail
+      die "dockerd (pid $(daemon_pid)) did not answer \`docker version\` on $SOCK within ${START_TIMEOUT}s (log: $LOG; stop it with $0 stop)"
+    fi
+    sleep 0.5
+  done
+}
+
+start() {
+  # Unix socket paths are limited to 108 bytes; containerd's socket lives deeper inside exec-root.
+  [ "${#EXEC_ROOT}" -le 70 ] || die "run dir '$RUN_DIR' is too long for unix sockets: set MLOPS_DOCKER_RUN_DIR to a short path"
+  mkdir -p "$CACHE_DIR"
+  (
+    flock -w 300 8 || die "timed out waiting for $DOCKER_DIR.lock"
+    if answers; then
+      say "reusing the running engine on $SOCK"
+    else
+      command -v dockerd >/dev/null || apt_install docker.io
+      command -v dockerd >/dev/null || die "dockerd not found after installing docker.io"
+      command -v docker >/dev/null || [ -x /usr/bin/docker ] || die "no docker CLI found"
+      mkdir -p "$DATA_ROOT" "$EXEC_ROOT"
+      if pid_alive; then
+        say "dockerd (pid $(daemon_pid)) is running but not answering yet; waiting"
+        wait_for_daemon
+      else
+        rm -f "$PIDFILE" "$PIDFILE.starting" "$SOCK"
+        clear_stale_containerd
+        local t0
+        t0=$(date +%s.%N)
+        say "starting dockerd (data-root $DATA_ROOT, socket $SOCK, log $LOG)"
+        # setsid: the daemon outlives the shell or pytest process that started it.
+        setsid dockerd \
+          --host "unix://$SOCK" --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" --pidfile "$PIDFILE" \
+          --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+          --containerd-namespace mlops --containerd-plugins-namespace mlops-plugins \
+          </dev/null >>"$LOG" 2>&1 8>&- 9>&- &
+        # dockerd writes its pid file itself a moment later (and refuses a live pid in it): until then
+        # our own file names it.
+        echo $! >"$PIDFILE.starting"
+        wait_for_daemon
+        rm -f "$PIDFILE.starting"
+        say "engine answered after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
+      fi
+    fi
+    print_versions
+  ) 8>"$DOCKER_DIR.lock"
+  echo "export DOCKER_HOST=$DOCKER_HOST"
+}
+
+# A containerd left behind by a killed dockerd: dockerd reuses it when it lives, but waits in vain (and
+# gives up) when its pid file names a zombie not yet reaped or a pid now used by another program.
+clear_stale_containerd() {
+  local f=$EXEC_ROOT/containerd/containerd.pid pid
+  pid=$(cat "$f" 2>/dev/null) || return 0
+  if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$EXEC_ROOT/containerd/"; then
+    say "reusing containerd (pid $pid) left by the previous dockerd"
+    return 0
+  fi
+  rm -f "$f"
+}
+
+# dockerd leaves mounts in its exec-root (netns/default, container shm); drop them once it is gone so
+# that the cache dir can be removed.
+unmount_leftovers() {
+  local m
+  for m in $(awk -v d="$RUN_DIR" 'index($2, d "/") == 1 {print $2}' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+}
+
+stop() {
+  if ! pid_alive; then
+    say "not running"
+    rm -f "$PIDFILE" "$PIDFILE.starting"
+    answers || unmount_leftovers
+    return 0
+  fi
+  local pid
+  pid=$(daemon_pid)
+  say "stopping dockerd (pid $pid)"
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 30))
+  while alive "$pid"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "dockerd did not stop within 30s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$PIDFILE" "$PIDFILE.starting"
+  unmount_leftovers
+}
+
+status() {
+  if answers; then
+    print_versions
+    echo "running: DOCKER_HOST=$DOCKER_HOST"
+  else
+    echo "not running (DOCKER_HOST=$DOCKER_HOST)"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  env) echo "export DOCKER_HOST=$DOCKER_HOST" ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# A private OCI registry for the tests: Debian's docker-registry (CNCF distribution 2.8) listening on
+# 127.0.0.1 only. Docker allows plain-HTTP registries on 127.0.0.0/8 without any daemon setting.
+#
+#   scripts/services/registry.sh start    install docker-registry if missing, start (or reuse) it
+#   scripts/services/registry.sh stop     stop the registry started by this script
+#   scripts/services/registry.sh status   exit 0 only when GET http://ADDR/v2/ answers 200
+#   scripts/services/registry.sh addr     print the address (host:port) without starting anything
+#
+# Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_REGISTRY_PORT (default 5000),
+# MLOPS_REGISTRY_STORAGE (blob storage; default $MLOPS_CACHE_DIR/registry/storage),
+# MLOPS_REGISTRY_START_TIMEOUT (seconds, default 30).
+# Idempotent and safe to call from several processes at once (flock).
+set -euo pipefail
+
+me=registry.sh
+die() { echo "$me: $*" >&2; exit 2; }
+say() { echo "$me: $*" >&2; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+DOCKER_REGISTRY_VERSION=
+# shellcheck source=/dev/null
+[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
+
+CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
+PORT=${MLOPS_REGISTRY_PORT:-5000}
+ADDR=127.0.0.1:$PORT
+REG_DIR=$CACHE_DIR/registry
+STORAGE=${MLOPS_REGISTRY_STORAGE:-$REG_DIR/storage}
+CONFIG=$REG_DIR/config-$PORT.yml
+PIDFILE=$REG_DIR/registry-$PORT.pid
+LOG=$REG_DIR/registry-$PORT.log
+START_TIMEOUT=${MLOPS_REGISTRY_START_TIMEOUT:-30}
+case "$PORT" in ''|*[!0-9]*) die "MLOPS_REGISTRY_PORT must be a number, got '$PORT'" ;; esac
+
+# The Debian package version tools/versions.env was checked with; another one only warns (security updates).
+check_version() {
+  local have
+  have=$(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || true)
+  if [ -n "$DOCKER_REGISTRY_VERSION" ] && [ -n "$have" ] && [ "$have" != "$DOCKER_REGISTRY_VERSION" ]; then
+    say "warning: docker-registry $have is installed; tools/versions.env names DOCKER_REGISTRY_VERSION=$DOCKER_REGISTRY_VERSION"
+  fi
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# apt-get install without letting the package's init script start its own service (Debian's
+# docker-registry would otherwise start one on :5000); one lock shared by the service scripts.
+apt_install() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root to install: $*"
+  command -v apt-get >/dev/null || die "needs a Debian-based system to install: $*"
+  mkdir -p "$CACHE_DIR"
+  (
+    flock -w 900 9 || die "timed out waiting for $CACHE_DIR/apt.lock"
+    local missing=() p
+    for p in "$@"; do installed "$p" || missing+=("$p"); done
+    [ "${#missing[@]}" -gt 0 ] || exit 0
+    say "installing ${missing[*]} (apt-get update first)"
+    local policy=/usr/sbin/policy-rc.d created=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+      trap '[ -n "$created" ] && rm -f "$policy"' EXIT
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -q
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+  ) 9>"$CACHE_DIR/apt.lock"
+}
+
+http_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$ADDR/v2/" 2>/dev/null || true; }
+answers() { [ "$(http_code)" = 200 ]; }
+# A live process (a zombie waiting for init to reap it counts as gone).
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
+pid_alive() { [ -f "$PIDFILE" ] && alive "$(cat "$PIDFILE" 2>/dev/null)"; }
+log_tail() { [ -f "$LOG" ] && { echo "--- last lines of $LOG ---"; tail -n 30 "$LOG"; } >&2 || true; }
+
+print_versions() {
+  local pkg
+  pkg=$(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || echo '?')
+  say "docker-registry package $pkg ($(docker-registry --version 2>/dev/null | head -n1))"
+  check_version
+}
+
+write_config() {
+  mkdir -p "$STORAGE"
+  cat >"$CONFIG.tmp" <<EOF
+# Written by scripts/services/registry.sh; rewritten on every start.
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $STORAGE
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: $ADDR
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: false
+EOF
+  mv "$CONFIG.tmp" "$CONFIG"
+}
+
+start() {
+  mkdir -p "$REG_DIR"
+  (
+    flock -w 300 8 || die "timed out waiting for $REG_DIR/registry-$PORT.lock"
+    command -v curl >/dev/null || apt_install curl
+    if answers; then
+      if pid_alive; then say "reusing the running registry on $ADDR (pid $(cat "$PIDFILE"))"
+      else say "reusing the registry already answering on $ADDR (not started by this script)"; fi
+    else
+      command -v docker-registry >/dev/null || apt_install docker-registry
+      command -v docker-registry >/dev/null || die "docker-registry not found after installing it"
+      if pid_alive; then
+        say "registry pid $(cat "$PIDFILE") is not answering on $ADDR; restarting it"
+        kill -TERM "$(cat "$PIDFILE")" 2>/dev/null || true
+        sleep 1
+      fi
+      local code
+      code=$(http_code)
+      [ "$code" = 000 ] || die "something else answers on $ADDR (HTTP $code for /v2/); set MLOPS_REGISTRY_PORT to a free port"
+      write_config
+      say "starting docker-registry on $ADDR (storage $STORAGE, log $LOG)"
+      setsid docker-registry serve "$CONFIG" </dev/null >>"$LOG" 2>&1 8>&- 9>&- &
+      echo $! >"$PIDFILE"
+      local deadline=$((SECONDS + START_TIMEOUT))
+      until answers; do
+        if ! pid_alive; then log_tail; die "docker-registry exited during start-up (log: $LOG)"; fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+          log_tail; die "docker-registry did not answer GET http://$ADDR/v2/ with 200 within ${START_TIMEOUT}s (log: $LOG)"
+        fi
+        sleep 0.2
+      done
+      say "registry answering on $ADDR"
+    fi
+    print_versions
+  ) 8>"$REG_DIR/registry-$PORT.lock"
+  echo "$ADDR"
+}
+
+stop() {
+  if ! pid_alive; then say "not running (no live pid in $PIDFILE)"; rm -f "$PIDFILE"; return 0; fi
+  local pid
+  pid=$(cat "$PIDFILE")
+  say "stopping docker-registry (pid $pid)"
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 15))
+  while alive "$pid"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
+    sleep 0.2
+  done
+  rm -f "$PIDFILE"
+}
+
+status() {
+  if command -v curl >/dev/null && answers; then
+    print_versions
+    echo "running: $ADDR"
+  else
+    echo "not running: $ADDR"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  addr) echo "$ADDR" ;;
+  *) echo "usage: $0 start|stop|status|addr" >&2; exit 2 ;;
+esac
