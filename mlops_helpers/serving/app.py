@@ -145,12 +145,17 @@ class ModelServer:
         if not self.ready:
             raise InputError(503, "model not loaded yet")
         content_type = _header(scope, b"content-type")
-        if content_type and not content_type.startswith("application/json"):
+        if content_type and not content_type.lower().startswith("application/json"):  # media types ignore case
             raise InputError(415, f"content-type must be application/json, got {content_type}")
         body = await _read_body(receive, self.settings.max_body_bytes)
         columns, rows = parse_body(body, self.model.features, self.settings.max_request_rows)
         metrics.REQUEST_ROWS.observe(rows)
-        predictions = (await self.batcher.predict(columns, rows)).tolist()
+        try:
+            predictions = (await self.batcher.predict(columns, rows)).tolist()
+        except ValueError as exc:
+            # Rows that match the schema but that the model refuses (scikit-learn raises ValueError
+            # for input it cannot use), e.g. 1e300: tree models cast to float32, which overflows.
+            raise InputError(422, f"the model cannot predict for these values: {exc}") from None
         if self.prediction_log:
             self.prediction_log.log({
                 "time": time.time(), "request_id": request_id, "model_version": self._version,

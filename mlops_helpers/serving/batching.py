@@ -82,16 +82,26 @@ class MicroBatcher:
                 batch.append(item)
                 rows += item.rows
             self._under_load = len(batch) > 1
-            await self._serve(loop, batch, rows)
+            try:
+                await self._serve(loop, batch, rows)
+            except Exception as exc:  # the batcher must outlive any one batch, or requests hang
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], rows: int) -> None:
-        frame = _frame(self._names, [item.columns for item in batch])
         try:
+            frame = _frame(self._names, [item.columns for item in batch])
             predictions = await loop.run_in_executor(self._executor, self._predict, frame)
         except Exception as exc:  # a model error fails these requests, never the batcher
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            if len(batch) > 1:
+                # One request's values must not fail the requests it happened to share a call
+                # with: predict each alone, so the error reaches only the request that caused it.
+                for item in batch:
+                    await self._serve(loop, [item], item.rows)
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
             return
         if self._on_batch:
             self._on_batch(rows, predictions)

@@ -105,9 +105,10 @@ def _typed_column(feature: Feature, values: list) -> np.ndarray:
         if any(type(v) is not str and v is not None for v in values):
             raise _type_error(feature, values, "a string", lambda v: type(v) is str or v is None)
         return np.array(values, dtype=object)
+    # Only JSON numbers: numpy alone would also take "1.5", "nan" or [1] (a 2-D column), and
     # bool is an int in Python; a JSON true sent for a number is a client bug, not a 1.
-    if any(type(v) is bool for v in values):
-        raise _type_error(feature, values, "a number", lambda v: type(v) is not bool)
+    if any(type(v) not in (int, float) and v is not None for v in values):
+        raise _type_error(feature, values, "a number", lambda v: v is None or type(v) in (int, float))
     try:
         column = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):

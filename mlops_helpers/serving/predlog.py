@@ -54,19 +54,24 @@ class PredictionLog:
         self._thread.join(timeout)
 
     def _write_loop(self) -> None:
-        handle = open(self.path, "ab")
+        # Opened lazily and reopened after a failure: an exception escaping this loop would end
+        # the thread, and records would then pile up in the queue, lost and uncounted.
+        handle = None
         while (record := self._queue.get()) is not None:
             try:
+                if handle is None:
+                    handle = open(self.path, "ab")
                 handle.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
                 if self._queue.empty():
                     handle.flush()
                 if handle.tell() >= self.max_bytes:
                     handle.close()
+                    handle = None
                     self._rotate()
-                    handle = open(self.path, "ab")
             except (OSError, TypeError):
                 LOG_DROPPED.inc()
-        handle.close()
+        if handle is not None:
+            handle.close()
 
     def _rotate(self) -> None:
         for index in range(self.backups - 1, 0, -1):
