@@ -123,3 +123,16 @@ def _wait_ready(port: int, timeout: float = 90) -> None:
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"container on port {port} not ready after {timeout}s")
+
+
+def test_main_job_packages_the_new_version_when_docker_answers(
+    tmp_path: Path, docker_engine, oci_registry: str, base_image: str
+) -> None:
+    project = make_project(tmp_path, "wine")
+    summary = project.mlops("run", "--set", f"package.base_image={base_image}", "--set", f"package.registry={oci_registry}",
+                            "--set", "package.image=wine-main-job", "--output", "json", docker=True).json()
+    delivery = summary["delivery"]
+    assert delivery["mode"] == "image" and delivery["verified"] is True and delivery["pushed"] is True
+    assert delivery["tags"][0] == f"{oci_registry}/wine-main-job:1"
+    shown = project.mlops("registry", "show", "@staging", "--output", "json").json()
+    assert shown["annotations"]["image"]["digest"] == delivery["digest"]
