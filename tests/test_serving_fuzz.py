@@ -330,10 +330,10 @@ def assert_healthy(server: Server, artefact: Artefact) -> None:
 
 @pytest.mark.parametrize("fuzzer, examples, valid", [
     (fuzz_random_json_values, 600, 0),
-    (fuzz_dicts_mixing_feature_names_and_junk, 500, 5),
-    (fuzz_valid_rows_with_one_value_replaced, 600, 100),
-    (fuzz_random_and_mutated_bytes, 400, 3),
-    (fuzz_random_methods_paths_and_content_types, 400, 15),
+    (fuzz_dicts_mixing_feature_names_and_junk, 500, 1),
+    (fuzz_valid_rows_with_one_value_replaced, 600, 50),
+    (fuzz_random_and_mutated_bytes, 400, 1),
+    (fuzz_random_methods_paths_and_content_types, 400, 5),
 ], ids=lambda value: value.__name__.removeprefix("fuzz_") if callable(value) else None)
 def test_fuzzed_requests_never_fail_the_server(server: Server, classification: Artefact, fuzzer, examples: int,
                                                valid: int) -> None:
