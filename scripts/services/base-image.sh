@@ -18,8 +18,8 @@
 set -euo pipefail
 
 me=base-image.sh
-die() { echo "$me: $*" >&2; exit 2; }
-say() { echo "$me: $*" >&2; }
+# shellcheck source=scripts/services/common.sh
+source "$(dirname "$0")/common.sh"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1fs", b-a}'; }
 
@@ -53,32 +53,8 @@ ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
 KEY=$(printf '%s\n' "$SUITE" "$VARIANT" "$INCLUDE" "$ARCH" "$RECIPE" "${IMPORT_CHANGES[@]}" | sha256sum | cut -c1-16)
 TARBALL=$BASE_DIR/$SUITE-$VARIANT-$KEY.tar
 
-# The Debian package version tools/versions.env was checked with; another one only warns (security updates).
-check_version() {
-  local have
-  have=$(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || true)
-  if [ -n "$DEBOOTSTRAP_VERSION" ] && [ -n "$have" ] && [ "$have" != "$DEBOOTSTRAP_VERSION" ]; then
-    say "warning: debootstrap $have is installed; tools/versions.env names DEBOOTSTRAP_VERSION=$DEBOOTSTRAP_VERSION"
-  fi
-}
+check_version() { check_package_version debootstrap "$DEBOOTSTRAP_VERSION" DEBOOTSTRAP_VERSION; }
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-apt_install() {
-  [ "$(id -u)" -eq 0 ] || die "must run as root to install: $*"
-  command -v apt-get >/dev/null || die "needs a Debian-based system to install: $*"
-  mkdir -p "$CACHE_DIR"
-  (
-    flock -w 900 9 || die "timed out waiting for $CACHE_DIR/apt.lock"
-    local missing=() p
-    for p in "$@"; do installed "$p" || missing+=("$p"); done
-    [ "${#missing[@]}" -gt 0 ] || exit 0
-    say "installing ${missing[*]} (apt-get update first)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update -q
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
-  ) 9>"$CACHE_DIR/apt.lock"
-}
 
 # The Debian mirror named in this machine's apt sources (one-line .list and deb822 .sources files):
 # the first `deb` entry for SUITE with component main, else the first non-security `deb` entry.

@@ -16,8 +16,8 @@
 set -euo pipefail
 
 me=docker.sh
-die() { echo "$me: $*" >&2; exit 2; }
-say() { echo "$me: $*" >&2; }
+# shellcheck source=scripts/services/common.sh
+source "$(dirname "$0")/common.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -43,7 +43,6 @@ docker_cli() { command -v docker || echo /usr/bin/docker; }
 answers() { timeout 10 "$(docker_cli)" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 # A live process (a zombie waiting for init to reap it counts as gone).
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
 # The daemon's pid: from its own pid file, or from ours while it has not written that yet.
 daemon_pid() {
   local f pid
@@ -57,39 +56,8 @@ pid_alive() { daemon_pid >/dev/null; }
 
 log_tail() { [ -f "$LOG" ] && { echo "--- last lines of $LOG ---"; tail -n 40 "$LOG"; } >&2 || true; }
 
-# The Debian package version tools/versions.env was checked with; another one only warns (security updates).
-check_version() {
-  local have
-  have=$(dpkg-query -W -f='${Version}' docker.io 2>/dev/null || true)
-  if [ -n "$DOCKER_IO_VERSION" ] && [ -n "$have" ] && [ "$have" != "$DOCKER_IO_VERSION" ]; then
-    say "warning: docker.io $have is installed; tools/versions.env names DOCKER_IO_VERSION=$DOCKER_IO_VERSION"
-  fi
-}
+check_version() { check_package_version docker.io "$DOCKER_IO_VERSION" DOCKER_IO_VERSION; }
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-# apt-get install without letting the package's init script start its own service; serialised with the
-# other service scripts through one lock, and `apt-get update` only when something has to be installed.
-apt_install() {
-  [ "$(id -u)" -eq 0 ] || die "must run as root to install: $*"
-  command -v apt-get >/dev/null || die "needs a Debian-based system to install: $*"
-  mkdir -p "$CACHE_DIR"
-  (
-    flock -w 900 9 || die "timed out waiting for $CACHE_DIR/apt.lock"
-    local missing=() p
-    for p in "$@"; do installed "$p" || missing+=("$p"); done
-    [ "${#missing[@]}" -gt 0 ] || exit 0
-    say "installing ${missing[*]} (apt-get update first)"
-    local policy=/usr/sbin/policy-rc.d created=
-    if [ ! -e "$policy" ]; then
-      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
-      trap '[ -n "$created" ] && rm -f "$policy"' EXIT
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update -q
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
-  ) 9>"$CACHE_DIR/apt.lock"
-}
 
 print_versions() {
   local pkg srv

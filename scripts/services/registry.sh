@@ -14,8 +14,8 @@
 set -euo pipefail
 
 me=registry.sh
-die() { echo "$me: $*" >&2; exit 2; }
-say() { echo "$me: $*" >&2; }
+# shellcheck source=scripts/services/common.sh
+source "$(dirname "$0")/common.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -34,44 +34,12 @@ LOG=$REG_DIR/registry-$PORT.log
 START_TIMEOUT=${MLOPS_REGISTRY_START_TIMEOUT:-30}
 case "$PORT" in ''|*[!0-9]*) die "MLOPS_REGISTRY_PORT must be a number, got '$PORT'" ;; esac
 
-# The Debian package version tools/versions.env was checked with; another one only warns (security updates).
-check_version() {
-  local have
-  have=$(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null || true)
-  if [ -n "$DOCKER_REGISTRY_VERSION" ] && [ -n "$have" ] && [ "$have" != "$DOCKER_REGISTRY_VERSION" ]; then
-    say "warning: docker-registry $have is installed; tools/versions.env names DOCKER_REGISTRY_VERSION=$DOCKER_REGISTRY_VERSION"
-  fi
-}
+check_version() { check_package_version docker-registry "$DOCKER_REGISTRY_VERSION" DOCKER_REGISTRY_VERSION; }
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-# apt-get install without letting the package's init script start its own service (Debian's
-# docker-registry would otherwise start one on :5000); one lock shared by the service scripts.
-apt_install() {
-  [ "$(id -u)" -eq 0 ] || die "must run as root to install: $*"
-  command -v apt-get >/dev/null || die "needs a Debian-based system to install: $*"
-  mkdir -p "$CACHE_DIR"
-  (
-    flock -w 900 9 || die "timed out waiting for $CACHE_DIR/apt.lock"
-    local missing=() p
-    for p in "$@"; do installed "$p" || missing+=("$p"); done
-    [ "${#missing[@]}" -gt 0 ] || exit 0
-    say "installing ${missing[*]} (apt-get update first)"
-    local policy=/usr/sbin/policy-rc.d created=
-    if [ ! -e "$policy" ]; then
-      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
-      trap '[ -n "$created" ] && rm -f "$policy"' EXIT
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update -q
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
-  ) 9>"$CACHE_DIR/apt.lock"
-}
 
 http_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$ADDR/v2/" 2>/dev/null || true; }
 answers() { [ "$(http_code)" = 200 ]; }
 # A live process (a zombie waiting for init to reap it counts as gone).
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
 pid_alive() { [ -f "$PIDFILE" ] && alive "$(cat "$PIDFILE" 2>/dev/null)"; }
 log_tail() { [ -f "$LOG" ] && { echo "--- last lines of $LOG ---"; tail -n 30 "$LOG"; } >&2 || true; }
 

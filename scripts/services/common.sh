@@ -1,0 +1,43 @@
+# Shared by the service scripts (sourced, not run): messages, process checks and the one
+# apt-get path. The sourcing script sets `me` (its name) and CACHE_DIR first.
+
+die() { echo "$me: $*" >&2; exit 2; }
+say() { echo "$me: $*" >&2; }
+
+# A pid that is alive and not a zombie (PID 1 here is slow to reap killed daemons).
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# The Debian package version tools/versions.env was checked with; another one only warns (security updates).
+check_package_version() {  # PACKAGE EXPECTED-VERSION VARIABLE-NAME
+  local have
+  have=$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true)
+  if [ -n "$2" ] && [ -n "$have" ] && [ "$have" != "$2" ]; then
+    say "warning: $1 $have is installed; tools/versions.env names $3=$2"
+  fi
+}
+
+# apt-get install without letting a package's init script start its own service (Debian's
+# docker.io and docker-registry would); serialised through one lock shared by the service
+# scripts, with `apt-get update` only when something has to be installed.
+apt_install() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root to install: $*"
+  command -v apt-get >/dev/null || die "needs a Debian-based system to install: $*"
+  mkdir -p "$CACHE_DIR"
+  (
+    flock -w 900 9 || die "timed out waiting for $CACHE_DIR/apt.lock"
+    local missing=() p
+    for p in "$@"; do installed "$p" || missing+=("$p"); done
+    [ "${#missing[@]}" -gt 0 ] || exit 0
+    say "installing ${missing[*]} (apt-get update first)"
+    local policy=/usr/sbin/policy-rc.d created=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+      trap '[ -n "$created" ] && rm -f "$policy"' EXIT
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -q
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+  ) 9>"$CACHE_DIR/apt.lock"
+}
