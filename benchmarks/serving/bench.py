@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import venvs
+from compact import compact
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -511,6 +512,7 @@ def main() -> None:
     stop_all()
 
     target_table, verdicts = targets(results, servers, args.rounds)
+    detailed = table(results, servers, args.rounds)
     report = "\n".join([
         f"# Model serving benchmark — latest run",
         "",
@@ -518,13 +520,19 @@ def main() -> None:
         f"{_cpu_model()}), Linux {platform.release()}; shared machine, expect noise: compare within a round.",
         f"`benchmarks/serving/run.sh" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:])) + "`: "
         f"{args.workers} workers per server, wrk -t1 with {args.warmup:g} s warm-up + {args.duration:g} s per scenario, "
-        f"{args.rounds} rounds interleaved (order reversed in even rounds). Model: "
+        f"{args.rounds} round(s), interleaved (order reversed in even rounds). Model: "
         "Pipeline(StandardScaler, GradientBoostingClassifier(random_state=0)) on breast_cancer (30 features).",
         "Other processes' CPU during the measurements (this machine is shared): " + "; ".join(
             f"round {r} mean {sum(v['others_cores'] for k, v in results.items() if k[0] == r) / max(1, sum(1 for k in results if k[0] == r)):.2f} cores, "
             f"max {max(v['others_cores'] for k, v in results.items() if k[0] == r):.2f}" for r in range(1, args.rounds + 1)) + ".",
         "",
-        table(results, servers, args.rounds),
+        f"## Summary (rounds side by side: {' / '.join(f'round {r}' for r in range(1, args.rounds + 1))})",
+        "",
+        compact(detailed),
+        "",
+        "## All measurements",
+        "",
+        detailed,
         "",
         "errors = socket errors (connect, read, write, timeout) + non-2xx responses. × MLflow, × MLflow +uvloop and × floor: "
         "this row's req/s over that server's in the same round and scenario. "

@@ -2,7 +2,7 @@
 # Model-serving benchmark: `mlops serve` side by side with MLflow's scoring server,
 # Flask+gunicorn and a raw ASGI floor, measured with wrk on loopback. See bench.py --help.
 #
-#   benchmarks/serving/run.sh                        # 2 rounds × 3 scenarios × 4 servers, ~6 min
+#   benchmarks/serving/run.sh                        # 2 rounds × 3 scenarios × 6 servers, ~10 min
 #   benchmarks/serving/run.sh --variant '--max-wait-ms 0'   # also measure a tuned `mlops serve`
 #
 # Baselines live in their own venvs under ${MLOPS_CACHE_DIR:-/var/cache/mlops}/bench-venvs,
