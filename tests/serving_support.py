@@ -307,3 +307,28 @@ def per_worker_metric(server: Server, name: str, **labels: str) -> dict[int, flo
                    for s in family.samples]
         values[pid] = metric(samples, name, **labels)
     return values
+
+
+def serve_expecting_refusal(serve_args: list[str], what: str, timeout: float = 60) -> tuple[int, str]:
+    """Start `mlops serve` with arguments it must refuse; fail the test if it ever serves.
+
+    Returns the exit code and stderr once the process has stopped by itself.
+    """
+    port = free_port()
+    process = subprocess.Popen([MLOPS, "serve", *serve_args, "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                served = http_request(port, "GET", "/readyz", timeout=1)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            pytest.fail(f"{what} was served: {served}")
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stderr

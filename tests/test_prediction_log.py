@@ -14,7 +14,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,14 +22,12 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from conftest import MLOPS
 from mlops_helpers.serving.predlog import PredictionLog
 from serving_support import (
+    serve_expecting_refusal,
     Artefact,
     Server,
     classification,  # noqa: F401  (session fixture)
-    free_port,
-    http_request,
     metric,
     running_server,
     wait_for,
@@ -127,25 +124,10 @@ def test_unusable_log_location_is_a_startup_error(tmp_path: Path, classification
     (rather than serving with every record silently dropped), and never serves."""
     (tmp_path / "file").write_text("a regular file, not a folder\n")
     log = tmp_path / where
-    port = free_port()
-    process = subprocess.Popen([MLOPS, "serve", "--artefact", str(classification.dir), "--prediction-log", str(log),
-                                "--port", str(port), "--workers", str(workers)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                served = http_request(port, "GET", "/readyz", timeout=1)
-            except OSError:
-                time.sleep(0.05)
-                continue
-            pytest.fail(f"served with an unusable prediction log: {served}")
-        _, stderr = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 2, stderr
+    returncode, stderr = serve_expecting_refusal(
+        ["--artefact", str(classification.dir), "--prediction-log", str(log), "--workers", str(workers)],
+        "a server with an unusable prediction log")
+    assert returncode == 2, stderr
     assert f"error: --prediction-log {log}: " + message.format(parent=log.parent) in stderr
     assert "Traceback" not in stderr
 

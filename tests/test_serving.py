@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pytest
 
 from conftest import MLOPS
 from serving_support import (
+    serve_expecting_refusal,
     ENDPOINTS,
     MAX_REQUEST_ROWS,
     Artefact,
@@ -498,24 +498,9 @@ def test_corrupt_artefact_is_never_served(tmp_path: Path, classification: Artefa
         byte = handle.read(1)
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
-    port = free_port()
-    process = subprocess.Popen([MLOPS, "serve", "--artefact", str(corrupt), "--port", str(port), "--workers", str(workers)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                served = http_request(port, "GET", "/readyz", timeout=1)
-            except OSError:
-                time.sleep(0.05)
-                continue
-            pytest.fail(f"a corrupt model was served: {served}")
-        stdout, stderr = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 2, f"exit {process.returncode}:\n{stderr}"
+    returncode, stderr = serve_expecting_refusal(["--artefact", str(corrupt), "--workers", str(workers)],
+                                                 "a corrupt model")
+    assert returncode == 2, f"exit {returncode}:\n{stderr}"
     assert f"{corrupt / 'model.joblib'}: checksum mismatch" in stderr
     assert "modified or truncated" in stderr and "Traceback" not in stderr
 
