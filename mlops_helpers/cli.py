@@ -110,13 +110,20 @@ def init(directory: str, dataset: str, name: str | None, dvc_remote: str | None,
 @click.option("--deliver", type=click.Choice(["auto", "image", "local", "none"]), default="auto", show_default=True,
               help="After registering: build, check and push the image (image), serve it once locally and check "
                    "its answers (local), or auto: image when a Docker engine answers, else local.")
+@click.option("--deploy/--no-deploy", "deploy", default=None,
+              help="Roll the new version out to the local environment (default: deploy.on_run).")
 @command_options
-def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, deliver: str, config_path: str, reporter: Reporter) -> None:
-    """The main job: validate data, train, evaluate against the gates, register as staging, deliver."""
+def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, deliver: str, deploy: bool | None, config_path: str,
+        reporter: Reporter) -> None:
+    """The main job: validate data, train, evaluate against the gates, register as staging, deliver, deploy.
+
+    Exit codes: 0 done (deployed when deploy.on_run) · 1 a gate failed or the rollout was aborted ·
+    2 usage or config error · 3 the rollout is paused, awaiting `mlops rollout promote`.
+    """
     from mlops_helpers.pipeline import run_pipeline
 
     ctx = _context(config_path, reporter, overrides, out_dir)
-    summary = run_pipeline(ctx, stage=stage, deliver=deliver)
+    summary = run_pipeline(ctx, stage=stage, deliver=deliver, deploy=deploy)
     registered = summary["registered"]
     reporter.result(
         summary,
@@ -124,8 +131,20 @@ def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, deliver: st
         f"Registered {registered['model']} v{registered['version']} as {registered['stage']} "
         f"(data {summary['lineage']['data']['md5'][:8]}, commit {(summary['lineage']['git']['commit'] or 'none')[:8]})\n"
         f"{_delivery_line(summary.get('delivery') or {})}\n"
+        f"{_deployment_line(summary.get('deployment'))}"
         f"Reports: {ctx.reports_dir}",
     )
+    if (summary.get("deployment") or {}).get("outcome") == "paused":
+        sys.exit(3)
+
+
+def _deployment_line(deployment: dict[str, Any] | None) -> str:
+    if not deployment:
+        return ""
+    if deployment["outcome"] == "promoted":
+        return f"Deployed v{deployment['stable']} to '{deployment['env']}' at {deployment['url']} (stop: mlops undeploy)\n"
+    return (f"Rollout to '{deployment['env']}' {deployment['outcome']}: {deployment['reason']}\n"
+            f"  continue: mlops rollout promote · stop: mlops rollout abort\n")
 
 
 def _delivery_line(delivery: dict[str, Any]) -> str:
@@ -506,6 +525,11 @@ def _short_metrics(metrics: dict[str, float]) -> str:
 from mlops_helpers.jenkins_cli import jenkins  # noqa: E402
 
 main.add_command(jenkins)
+
+from mlops_helpers.rollout_cli import deploy, rollout, undeploy  # noqa: E402
+
+for command in (deploy, rollout, undeploy):
+    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

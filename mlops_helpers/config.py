@@ -7,6 +7,7 @@ scikit-learn (estimator exists, its params are valid, metrics fit the task) live
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_helpers.errors import ConfigError
+from mlops_helpers.rollout.spec import DeployConfig
 
 DEFAULT_CONFIG_FILE = "mlops.yaml"
 
@@ -121,7 +123,7 @@ class PackageConfig(StrictModel):
 
 
 class ReservedSection(StrictModel):
-    """Placeholder for sections that later stages define (deploy, monitoring)."""
+    """Placeholder for sections that later stages define (monitoring)."""
 
 
 class MlopsConfig(StrictModel):
@@ -132,7 +134,7 @@ class MlopsConfig(StrictModel):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     package: PackageConfig = Field(default_factory=PackageConfig)
-    deploy: ReservedSection = Field(default_factory=ReservedSection)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitoring: ReservedSection = Field(default_factory=ReservedSection)
 
     # Folder of the config file: relative paths in it resolve from here. Not part of the schema.
@@ -217,6 +219,7 @@ def parse_config(raw: dict[str, Any], source: str = DEFAULT_CONFIG_FILE) -> Mlop
         raise ConfigError("\n".join(lines)) from None
 
 
+_NESTED_FIELD = re.compile(r"^([a-zA-Z_]\w*(?:\.\w+)*): ")
 _COMPARISONS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
@@ -238,6 +241,9 @@ def format_validation_error(err: dict[str, Any], source: str) -> str:
     if kind == "string_pattern_mismatch":
         return f"{source}: {loc}: {value!r} is not allowed: use lowercase letters, digits, '.', '_' or '-'"
     message = err["msg"].removeprefix("Value error, ")
+    nested = _NESTED_FIELD.match(message)
+    if kind == "value_error" and nested:  # a section's check that names one of its own fields
+        return f"{source}: {'.'.join(filter(None, [loc, nested.group(1)]))}: {message[nested.end():]}"
     if kind == "value_error" or not loc:
         return f"{source}: {loc or '(top level)'}: {message}"
     return f"{source}: {loc}: {value!r}: {message}"

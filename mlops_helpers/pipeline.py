@@ -221,8 +221,20 @@ def _serve_locally_once(ctx: RunContext, version) -> dict[str, Any]:
             "serve": f"mlops serve --model {version.name}@{version.version} --port 8080"}
 
 
-def run_pipeline(ctx: RunContext, stage: str = "staging", deliver: str = "auto") -> dict[str, Any]:
-    """The main job: check → version → validate → train → evaluate → register → deliver."""
+def stage_deploy(ctx: RunContext, version) -> str:
+    """Roll the new version out to the local environment with the configured strategy."""
+    from mlops_helpers.rollout import service
+
+    env = service.open_environment(ctx.config)
+    service.housekeeping(env)
+    with ctx.reporter.stage(f"Deploying v{version.version} to '{env.name}' ({ctx.config.deploy.strategy})"):
+        state, outcome = service.deploy(env, ctx.reporter, str(version.version), None, None)
+    ctx.summary["deployment"] = {**state.summary(), "outcome": outcome, "url": env.backend.url}
+    return outcome
+
+
+def run_pipeline(ctx: RunContext, stage: str = "staging", deliver: str = "auto", deploy: bool | None = None) -> dict[str, Any]:
+    """The main job: check → version → validate → train → evaluate → register → deliver → deploy."""
     ctx.summary.update(project=ctx.config.project, model=ctx.config.model_name, ok=False)
     try:
         stage_check_config(ctx)
@@ -234,6 +246,11 @@ def run_pipeline(ctx: RunContext, stage: str = "staging", deliver: str = "auto")
         stage_evaluate(ctx, trained.artefact_dir)
         version = stage_register(ctx, trained.artefact_dir, stage=stage)
         stage_deliver(ctx, version, deliver)
+        if ctx.config.deploy.on_run if deploy is None else deploy:
+            outcome = stage_deploy(ctx, version)
+            if outcome in ("aborted", "failed"):
+                raise CheckFailed(f"rollout of v{version.version} {outcome}: {ctx.summary['deployment']['reason']}",
+                                  {"deployment": ctx.summary["deployment"]})
         ctx.summary["ok"] = True
     except Exception as exc:
         ctx.summary["error"] = str(exc)

@@ -303,7 +303,38 @@ FIELD_NOTES: dict[str, str] = {
     "registry.uri": "Only local folders are supported (`s3://` and other schemes are refused). The default `registry` is inside the project and ignored by git (the `.gitignore` from `mlops init`), so each clone has its own registry; point it at a shared folder to share one.",
     "registry.model_name": "Name of the model in the registry. Default: `project`.",
     "package": "How `mlops package` builds the model's container image (see docs/serving.md).",
-    "deploy": "Reserved for deployment and rollout strategies (planned). Only `{}` is accepted for now.",
+    "deploy": "Where and how new versions roll out: `mlops deploy`, `mlops rollout ...` and, with `on_run`, `mlops run` (see docs/strategies.md). Keys that Argo Rollouts spells in camelCase (`setWeight`, `maxSurge`, `autoPromote`, ...) are accepted in either spelling.",
+    "deploy.environment": "Default environment name (`--env` overrides); each has its own state folder, router and registry alias of the same name.",
+    "deploy.strategy": "Default strategy (`mlops deploy --strategy` overrides): `recreate`, `ramped`, `bluegreen`, `canary` or `abtest`.",
+    "deploy.local": "The embedded default target: each version's model servers are local processes behind one router.",
+    "deploy.local.host": "Address the router and the model servers listen on.",
+    "deploy.analysis": "Metric checks used by canary `analysis` steps, background analysis and blue/green pre-promotion analysis.",
+    "deploy.analysis.prometheus_url": "Prometheus HTTP API for `provider: prometheus`.",
+    "deploy.analysis.metrics": "Each has a `name` (built-in: `error_rate`, `request_rate`, `latency_p50_ms`, `latency_p90_ms`, `latency_p95_ms`, `latency_p99_ms`, `accuracy`, `mean_abs_error`; or any name with a `query`) and `min`/`max` or conditions.",
+    "deploy.analysis.metrics[].name": "Built-in metric name, or your own name for a `query`.",
+    "deploy.analysis.metrics[].min": "A value below this fails the measurement.",
+    "deploy.analysis.metrics[].max": "A value above this fails the measurement.",
+    "deploy.recreate": "No settings: stop the old version, then start the new one (downtime is measured).",
+    "deploy.ramped": "Replace servers in batches, like a Kubernetes rolling update.",
+    "deploy.bluegreen": "Start the new version beside the old one, check it through the preview route, switch all traffic at once.",
+    "deploy.bluegreen.smoke_test": "Hold-out rows sent through the preview route before the switch; `null` turns it off.",
+    "deploy.bluegreen.pre_promotion_analysis.metrics": "Names from `deploy.analysis.metrics` (default: all).",
+    "deploy.bluegreen.pre_promotion_analysis.interval": "Default: `deploy.analysis.interval`.",
+    "deploy.bluegreen.pre_promotion_analysis.count": "Default: `deploy.analysis.count`.",
+    "deploy.canary": "Shift traffic in steps with analysis between them.",
+    "deploy.canary.steps": "Each item is exactly one of `set_weight: N` (weights must increase, at most 100), `pause: {duration: 30s}` (`pause: {}` waits for `mlops rollout promote`) or `analysis: {...}`.",
+    "deploy.canary.steps[].set_weight": "Percent of the traffic sent to the new version.",
+    "deploy.canary.steps[].pause": "A duration (`30s`, `5m`) or `{}` to wait for `mlops rollout promote`.",
+    "deploy.canary.steps[].analysis": "Measure the metrics `count` times, every `interval`; a failure aborts, inconclusive pauses.",
+    "deploy.canary.steps[].analysis.metrics": "Names from `deploy.analysis.metrics` (default: all).",
+    "deploy.canary.steps[].analysis.interval": "Default: `deploy.analysis.interval`.",
+    "deploy.canary.steps[].analysis.count": "Default: `deploy.analysis.count`.",
+    "deploy.abtest": "Both versions serve; a two-proportion z-test on live data picks a winner or reports inconclusive.",
+    "deploy.abtest.route[].header": "Requests with this header (and `value`) go to the new version.",
+    "deploy.abtest.route[].cookie": "Requests with this cookie (and `value`) go to the new version.",
+    "deploy.abtest.route[].value": "The header or cookie value that selects the new version.",
+    "deploy.abtest.metric": "`accuracy` (live, from `POST /feedback`; higher wins) or `error_rate` (lower wins).",
+    "deploy.abtest.on_inconclusive": "`pause` for a human decision, or `abort` (keep the stable version).",
     "monitoring": "Reserved for drift and performance monitoring (planned). Only `{}` is accepted for now.",
 }
 
@@ -342,7 +373,9 @@ def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
 def _type_name(annotation: Any) -> str:
     inner, optional = _unwrap_optional(annotation)
     origin, args = typing.get_origin(inner), typing.get_args(inner)
-    if origin is typing.Literal:
+    if origin is typing.Annotated and args[0] is float:
+        text = "duration: seconds, or `500ms`, `30s`, `5m`, `1h`"  # rollout.spec.Duration
+    elif origin is typing.Literal:
         text = "one of: " + ", ".join(f"`{a}`" for a in args)
     elif origin is list:
         item = args[0] if args else Any
@@ -356,7 +389,7 @@ def _type_name(annotation: Any) -> str:
     elif origin is dict:
         text = "mapping"
     elif isinstance(inner, type) and issubclass(inner, BaseModel):
-        text = "section" if inner.model_fields else "section (reserved)"
+        text = "section" if inner.model_fields else "section (no keys)" if inner.__module__ != "mlops_helpers.config" else "section (reserved)"
     else:
         text = {str: "string", int: "integer", float: "number", bool: "boolean"}.get(inner, str(inner))
     return f"{text}, or `null`" if optional else text

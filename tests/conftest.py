@@ -58,10 +58,16 @@ class Project:
         return subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def make_project(tmp_path: Path, dataset: str) -> Project:
+def make_project(tmp_path: Path, dataset: str, deploy_on_run: bool = False) -> Project:
+    """A project from `mlops init`; unless asked, `mlops run` does not deploy (no router on port 8000)."""
     root, remote = tmp_path / dataset, tmp_path / f"{dataset}-remote"
     run_mlops("init", str(root), "--dataset", dataset, "--dvc-remote", str(remote), cwd=tmp_path)
-    return Project(root, remote)
+    project = Project(root, remote)
+    if not deploy_on_run:
+        config = root / "mlops.yaml"
+        config.write_text(config.read_text().replace("  on_run: true", "  on_run: false", 1))
+        project.git("commit", "-qam", "test: no deployment on mlops run")
+    return project
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import org.mlops.jenkins.StepArgs
 
 /**
  * Runs one `mlops` command with `--output json` and returns its result as a Map.
- * Exit 0 returns the result; exit 1 (a failed gate or data check) is handled by
- * `onCheckFailure`; any other exit fails the build with the CLI's own message.
+ * Exit 0 (and any exit listed in `returnCodes`) returns the result; exit 1 (a failed gate or
+ * data check) is handled by `onCheckFailure`; any other exit fails the build with the CLI's own message.
  */
 Map call(Map args = [:]) {
     Map checked = StepArgs.check('mlopsCli', args, [
@@ -15,6 +15,7 @@ Map call(Map args = [:]) {
         onCheckFailure: [type: String, default: 'FAILURE', allowed: ['FAILURE', 'UNSTABLE', 'RETURN']],
         credentials: [type: List, default: []],
         step: [type: String, default: 'mlopsCli'],
+        returnCodes: [type: List, default: []],
     ])
     if (checked.error) {
         error(checked.error)
@@ -33,7 +34,7 @@ Map call(Map args = [:]) {
     }
     Map result = parseJson(fileExists(resultFile) ? readFile(resultFile) : '')
     result.exitCode = status
-    if (status == 0) {
+    if (status == 0 || cfg.returnCodes.contains(status)) {
         return result
     }
     String reason = result.error ?: "mlops ${words[0]} exited with status ${status}"

@@ -3,7 +3,7 @@ import org.mlops.jenkins.StepArgs
 
 /**
  * The whole ML pipeline from mlops.yaml as one declarative pipeline:
- * set up, data, validate data, train, evaluate, register (staging), approve, promote.
+ * set up, data, validate data, train, evaluate, register (staging), [package], approve, promote, [deploy].
  * `mlopsPipeline(config: 'mlops.yaml')` is a complete Jenkinsfile.
  */
 void call(Map args = [:]) {
@@ -17,9 +17,13 @@ void call(Map args = [:]) {
         timeoutMinutes: [type: Integer, default: 60],
         setup: [type: Map, default: [:]],
         packaging: [type: Map],
+        deploy: [type: Map],
     ])
     if (checked.error) {
         error(checked.error)
+    }
+    if (args.deploy?.containsKey('version') || args.deploy?.containsKey('alias')) {
+        error("mlopsPipeline: 'deploy' must not set 'version' or 'alias': it deploys the version it registered")
     }
     Map cfg = checked.args
     // Declarative agents cannot be chosen inside `agent {}`, so each kind has its own
@@ -59,8 +63,13 @@ void labelPipeline(Map cfg, String agentLabel) {
                 steps { script { runStage('Approve', cfg, state) } }
             }
             stage('Promote') {
-                when { expression { state.model != null } }
+                // With a Deploy stage the rollout moves the alias, and only once the version serves.
+                when { expression { state.model != null && cfg.deploy == null } }
                 steps { script { runStage('Promote', cfg, state) } }
+            }
+            stage('Deploy') {
+                when { expression { cfg.deploy != null && state.model != null } }
+                steps { script { runStage('Deploy', cfg, state) } }
             }
         }
         post {
@@ -102,8 +111,13 @@ void kubernetesPipeline(Map cfg, String podYaml) {
                 steps { script { runStage('Approve', cfg, state) } }
             }
             stage('Promote') {
-                when { expression { state.model != null } }
+                // With a Deploy stage the rollout moves the alias, and only once the version serves.
+                when { expression { state.model != null && cfg.deploy == null } }
                 steps { script { runStage('Promote', cfg, state) } }
+            }
+            stage('Deploy') {
+                when { expression { cfg.deploy != null && state.model != null } }
+                steps { script { runStage('Deploy', cfg, state) } }
             }
         }
         post {
@@ -155,6 +169,11 @@ void runStage(String name, Map cfg, Map state) {
             mlopsCli(args: ['registry', 'promote', "${state.model.name}@${state.model.version}", '--to', 'production',
                 '--config', cfg.config], step: 'mlopsPipeline')
             currentBuild.description = "${state.model.name} v${state.model.version} in production"
+            break
+        case 'Deploy':
+            // The rollout's pauses go to the pipeline's approvers unless `deploy` says otherwise.
+            state.deployment = mlopsDeploy([config: cfg.config, version: state.model.version as Integer,
+                approval: cfg.approval, approvers: cfg.approvers] + cfg.deploy)
             break
         case 'Report':
             archiveArtifacts(artifacts: '.mlops/*.json', allowEmptyArchive: true)

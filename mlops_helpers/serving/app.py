@@ -1,6 +1,7 @@
 """The model server as a plain ASGI application (no framework: it is the hot path).
 
   POST /predict    {"records": [...]} or {"columns": {...}} -> {"predictions": [...], ...}
+  POST /feedback   {"request_id": ..., "labels": [...]} -> rows scored, correct / abs_error_sum
   GET  /healthz    alive            GET /readyz   model loaded and warmed
   GET  /metadata   name, version, feature schema, metrics, data version
   GET  /metrics    Prometheus       GET /openapi.json, /docs
@@ -20,6 +21,7 @@ import orjson
 
 from mlops_helpers.serving import metrics
 from mlops_helpers.serving.batching import MicroBatcher
+from mlops_helpers.serving.feedback import FeedbackStore, parse_feedback, score
 from mlops_helpers.serving.inputs import InputError, parse_body
 from mlops_helpers.serving.model import ServedModel, load_served_model
 from mlops_helpers.serving.openapi import docs_page, openapi_spec
@@ -35,7 +37,9 @@ class ModelServer:
         self.model: ServedModel | None = None
         self.batcher: MicroBatcher | None = None
         self.prediction_log: PredictionLog | None = None
+        self.feedback = FeedbackStore(settings.feedback_capacity)
         self.ready = False
+        self._classification = False
         self._version = settings.version or "unknown"
         self._header_version = self._version.encode()
         self._spec: bytes = b"{}"
@@ -70,7 +74,8 @@ class ModelServer:
         self._version = self.model.version
         self._header_version = self._version.encode()
         self._spec = orjson.dumps(openapi_spec(self.model))
-        classification = self.model.metadata.get("task") == "classification"
+        classification = self._classification = self.model.metadata.get("task") == "classification"
+        metrics.start_feedback(self._version, classification)
         self.batcher = MicroBatcher(
             self.model.predict,
             self.model.feature_names,
@@ -124,6 +129,9 @@ class ModelServer:
         if path == "/predict":
             _allow(method, "POST")
             return 200, await self._predict(scope, receive, request_id), _JSON
+        if path == "/feedback":
+            _allow(method, "POST")
+            return 200, await self._feedback(scope, receive), _JSON
         if path not in _ENDPOINTS:
             raise InputError(404, f"no endpoint {path}; see /openapi.json")
         _allow(method, "GET")
@@ -141,21 +149,27 @@ class ModelServer:
             return 200, self._spec, _JSON
         return 200, docs_page(self._spec), b"text/html; charset=utf-8"
 
-    async def _predict(self, scope: dict, receive, request_id: str) -> bytes:
+    async def _json_body(self, scope: dict, receive) -> bytes:
+        """The body of a POST to a ready server, if it is JSON by its content type and within the size limit."""
         if not self.ready:
             raise InputError(503, "model not loaded yet")
         content_type = _header(scope, b"content-type")
         if content_type and not content_type.lower().startswith("application/json"):  # media types ignore case
             raise InputError(415, f"content-type must be application/json, got {content_type}")
-        body = await _read_body(receive, self.settings.max_body_bytes)
+        return await _read_body(receive, self.settings.max_body_bytes)
+
+    async def _predict(self, scope: dict, receive, request_id: str) -> bytes:
+        body = await self._json_body(scope, receive)
         columns, rows = parse_body(body, self.model.features, self.settings.max_request_rows)
         metrics.REQUEST_ROWS.observe(rows)
         try:
-            predictions = (await self.batcher.predict(columns, rows)).tolist()
+            result = await self.batcher.predict(columns, rows)
         except ValueError as exc:
             # Rows that match the schema but that the model refuses (scikit-learn raises ValueError
             # for input it cannot use), e.g. 1e300: tree models cast to float32, which overflows.
             raise InputError(422, f"the model cannot predict for these values: {exc}") from None
+        self.feedback.remember(request_id, result)
+        predictions = result.tolist()
         if self.prediction_log:
             self.prediction_log.log({
                 "time": time.time(), "request_id": request_id, "model_version": self._version,
@@ -163,9 +177,24 @@ class ModelServer:
             })
         return orjson.dumps({"predictions": predictions, "model_version": self._version, "request_id": request_id})
 
+    async def _feedback(self, scope: dict, receive) -> bytes:
+        feedback = parse_feedback(await self._json_body(scope, receive))
+        # No await from here on: the lookup, the scoring and marking the request as scored happen
+        # as one step on the event loop, so concurrent feedback for one id cannot count twice.
+        predictions = self.feedback.lookup(feedback.request_id)
+        result = score(predictions.tolist(), feedback.labels, self._classification)
+        self.feedback.mark_scored(feedback.request_id)
+        metrics.record_feedback(self._version, result)
+        if self.prediction_log:
+            # Same log as the predictions, joined offline by request id.
+            outcome = {key: value for key, value in result.items() if key != "rows"}
+            self.prediction_log.log({"time": time.time(), "type": "feedback", "request_id": feedback.request_id,
+                                     "model_version": self._version, "labels": feedback.labels, **outcome})
+        return orjson.dumps({"request_id": feedback.request_id, "model_version": self._version, **result})
+
 
 _JSON = b"application/json"
-_ENDPOINTS = frozenset({"/predict", "/healthz", "/readyz", "/metadata", "/metrics", "/openapi.json", "/docs"})
+_ENDPOINTS = frozenset({"/predict", "/feedback", "/healthz", "/readyz", "/metadata", "/metrics", "/openapi.json", "/docs"})
 
 
 def _allow(method: str, expected: str) -> None:

@@ -23,6 +23,12 @@ PREDICTED_CLASSES = Counter("mlops_predictions", "Predictions by predicted class
 PREDICTED_VALUES = Histogram("mlops_prediction_value", "Predicted values (regression)", ["model_version"],
                              buckets=(-100, -10, -1, 0, 1, 10, 100, 1000, 10000))
 LOG_DROPPED = Counter("mlops_prediction_log_dropped", "Prediction-log records dropped (queue full or write error)")
+# Ground truth from POST /feedback: live accuracy = correct / rows, live MAE = abs_error / rows.
+FEEDBACK_ROWS = Counter("mlops_feedback_rows", "Predicted rows scored against ground-truth feedback", ["model_version"])
+FEEDBACK_CORRECT = Counter("mlops_feedback_correct", "Feedback rows whose predicted class was right (classification)",
+                           ["model_version"])
+FEEDBACK_ABS_ERROR = Counter("mlops_feedback_abs_error", "Sum of absolute errors of feedback rows (regression)",
+                             ["model_version"])
 
 
 def record_batch(version: str, classification: bool, rows: int, predictions: np.ndarray) -> None:
@@ -35,6 +41,21 @@ def record_batch(version: str, classification: bool, rows: int, predictions: np.
         histogram = PREDICTED_VALUES.labels(version)
         for value in predictions.tolist():
             histogram.observe(value)
+
+
+def start_feedback(version: str, classification: bool) -> None:
+    """Create the version's feedback series at 0, so that rates over time start from a sample."""
+    FEEDBACK_ROWS.labels(version)
+    (FEEDBACK_CORRECT if classification else FEEDBACK_ABS_ERROR).labels(version)
+
+
+def record_feedback(version: str, result: dict[str, int | float]) -> None:
+    """`result` is what feedback.score returns: rows and either correct or abs_error_sum."""
+    FEEDBACK_ROWS.labels(version).inc(result["rows"])
+    if "correct" in result:
+        FEEDBACK_CORRECT.labels(version).inc(result["correct"])
+    else:
+        FEEDBACK_ABS_ERROR.labels(version).inc(result["abs_error_sum"])
 
 
 def exposition() -> bytes:

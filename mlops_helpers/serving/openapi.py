@@ -28,6 +28,7 @@ def openapi_spec(model: ServedModel) -> dict[str, Any]:
     }
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     json_ok = {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    classification = model.metadata.get("task") == "classification"
     return {
         "openapi": "3.1.0",
         "info": {"title": f"{model.name} model server", "version": model.version},
@@ -53,6 +54,7 @@ def openapi_spec(model: ServedModel) -> dict[str, Any]:
                     },
                 }
             },
+            "/feedback": {"post": _feedback_operation(classification, error)},
             "/healthz": {"get": {"summary": "The process is alive", "responses": json_ok}},
             "/readyz": {"get": {"summary": "The model is loaded and warmed", "responses": {
                 **json_ok, "503": {"description": "Not ready", **error}}}},
@@ -62,6 +64,35 @@ def openapi_spec(model: ServedModel) -> dict[str, Any]:
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["error", "request_id"],
             "properties": {"error": {"type": "string"}, "request_id": {"type": "string"}}}}},
+    }
+
+
+def _feedback_operation(classification: bool, error: dict[str, Any]) -> dict[str, Any]:
+    label = {"type": ["number", "string", "boolean"]} if classification else {"type": "number"}
+    request_id = {"type": "string", "minLength": 1, "description": "request_id of an earlier /predict response"}
+    outcome = ({"correct": {"type": "integer", "description": "rows whose predicted class equals the label"}}
+               if classification else {"abs_error_sum": {"type": "number", "description": "sum of |label - prediction|"}})
+    return {
+        "summary": "Send the true labels of an earlier prediction (live accuracy / error per model version)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+            {"type": "object", "properties": {"request_id": request_id,
+                                              "labels": {"type": "array", "items": label,
+                                                         "description": "one label per predicted row, in order"}},
+             "required": ["request_id", "labels"], "additionalProperties": False},
+            {"type": "object", "properties": {"request_id": request_id, "label": label},
+             "required": ["request_id", "label"], "additionalProperties": False},
+        ]}}}},
+        "responses": {
+            "200": {"description": "The labels were scored", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["request_id", "model_version", "rows", *outcome],
+                "properties": {"request_id": {"type": "string"}, "model_version": {"type": "string"},
+                               "rows": {"type": "integer"}, **outcome}}}}},
+            **{code: {"description": text, **error} for code, text in (
+                ("400", "Malformed JSON"), ("404", "Unknown or evicted request id"), ("405", "Wrong method"),
+                ("409", "Feedback for this request was already given"), ("413", "Body too large"),
+                ("415", "Not JSON"), ("422", "Wrong number of labels, or a label of the wrong type"),
+                ("503", "Model not ready"))},
+        },
     }
 
 

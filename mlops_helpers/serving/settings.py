@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from mlops_helpers.errors import MlopsError
+
+DEFAULT_FEEDBACK_CAPACITY = 100_000
+
+
+def _feedback_capacity() -> int:
+    """MLOPS_SERVE_FEEDBACK_CAPACITY (an environment setting, no CLI option): requests /feedback can score."""
+    raw = os.environ.get("MLOPS_SERVE_FEEDBACK_CAPACITY") or str(DEFAULT_FEEDBACK_CAPACITY)
+    if not raw.isdigit() or int(raw) < 1:
+        raise MlopsError(f"MLOPS_SERVE_FEEDBACK_CAPACITY must be a whole number >= 1, got {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -17,6 +29,7 @@ class ServerSettings:
     max_request_rows: int = 10_000
     prediction_log: Path | None = None
     log_sample_rate: float = 1.0
+    feedback_capacity: int = field(default_factory=_feedback_capacity)
 
     @classmethod
     def from_env(cls) -> "ServerSettings":
@@ -41,4 +54,5 @@ class ServerSettings:
             "MLOPS_SERVE_MAX_WAIT_MS": str(self.max_wait_ms),
             "MLOPS_SERVE_PREDICTION_LOG": str(self.prediction_log or ""),
             "MLOPS_SERVE_LOG_SAMPLE_RATE": str(self.log_sample_rate),
+            "MLOPS_SERVE_FEEDBACK_CAPACITY": str(self.feedback_capacity),
         }

@@ -19,6 +19,8 @@ class StepArgumentsTest {
         mlopsCli: [[args: 'versions'], "argument 'args' must be a List, got String"],
         mlopsPipeline: [[approval: 'no'], "argument 'approval' must be a Boolean, got String"],
         mlopsPackage: [[push: 'yes'], "argument 'push' must be a Boolean, got String"],
+        mlopsDeploy: [[timeout: '10m'], "argument 'timeout' must be a Integer, got String"],
+        mlopsRollout: [[action: 'promote', full: 'yes'], "argument 'full' must be a Boolean, got String"],
     ]
 
     /** step -> [an argument outside its allowed values, the message part] */
@@ -29,6 +31,10 @@ class StepArgumentsTest {
         mlopsRegister: [[stage: 'prod'], "argument 'stage' is 'prod', allowed: staging, production, none"],
         mlopsCli: [[args: ['versions'], onCheckFailure: 'x'], "argument 'onCheckFailure' is 'x', allowed: FAILURE, UNSTABLE, RETURN"],
         mlopsPipeline: [[onGateFailure: 'ABORT'], "argument 'onGateFailure' is 'ABORT', allowed: FAILURE, UNSTABLE"],
+        mlopsDeploy: [[strategy: 'linear'],
+            "argument 'strategy' is 'linear', allowed: recreate, ramped, bluegreen, canary, abtest"],
+        mlopsRollout: [[action: 'restart'],
+            "argument 'action' is 'restart', allowed: status, promote, abort, resume, undo"],
     ]
 
     @Test

@@ -1,0 +1,1 @@
+"""Rollout engine: strategies, analysis and backends."""

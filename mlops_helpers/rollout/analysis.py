@@ -1,0 +1,257 @@
+"""Metric checks: measure a version over an interval, judge the value against its thresholds.
+
+Four outcomes, as in Argo Rollouts, with one deliberate difference: no data, too few
+samples or a NaN is **inconclusive** (the rollout pauses), never a pass. Provider errors
+(Prometheus down, bad query) are kept apart from metric failures.
+
+Two sources:
+- builtin: scrapes the router's and model servers' Prometheus `/metrics` text before and
+  after the interval and computes the value from the counter deltas;
+- prometheus: instant queries against a Prometheus HTTP API.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlops_helpers.rollout.conditions import compile_condition
+from mlops_helpers.rollout.spec import AnalysisConfig, MetricSpec
+
+PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
+_QUANTILES = {"latency_p50_ms": 0.50, "latency_p90_ms": 0.90, "latency_p95_ms": 0.95, "latency_p99_ms": 0.99}
+
+
+@dataclass
+class VersionCounters:
+    requests: float = 0.0
+    errors: float = 0.0  # 5xx answered to callers
+    buckets: dict[float, float] = field(default_factory=dict)  # latency histogram: upper bound -> cumulative count
+    feedback_rows: float = 0.0
+    feedback_correct: float = 0.0
+    feedback_abs_error: float = 0.0
+
+    def minus(self, earlier: "VersionCounters") -> "VersionCounters":
+        # A restarted process resets its counters; a negative delta then means "unknown", not a gain.
+        return VersionCounters(
+            requests=max(self.requests - earlier.requests, 0.0),
+            errors=max(self.errors - earlier.errors, 0.0),
+            buckets={bound: max(count - earlier.buckets.get(bound, 0.0), 0.0) for bound, count in self.buckets.items()},
+            feedback_rows=max(self.feedback_rows - earlier.feedback_rows, 0.0),
+            feedback_correct=max(self.feedback_correct - earlier.feedback_correct, 0.0),
+            feedback_abs_error=max(self.feedback_abs_error - earlier.feedback_abs_error, 0.0),
+        )
+
+
+@dataclass
+class Snapshot:
+    time: float
+    versions: dict[str, VersionCounters]
+
+    def counters(self, version: str) -> VersionCounters:
+        return self.versions.get(version, VersionCounters())
+
+
+def parse_snapshot(router_metrics: str, server_metrics: dict[str, list[str]], at: float | None = None) -> Snapshot:
+    """Counters per version from the router's exposition and each version's model servers' expositions."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    versions: dict[str, VersionCounters] = defaultdict(VersionCounters)
+    for family in text_string_to_metric_families(router_metrics):
+        for sample in family.samples:
+            version = sample.labels.get("version")
+            if version is None:
+                continue
+            counters = versions[version]
+            if sample.name == "mlops_router_requests_total":
+                counters.requests += sample.value
+                if sample.labels.get("code", "").startswith("5"):
+                    counters.errors += sample.value
+            elif sample.name == "mlops_router_request_duration_seconds_bucket":
+                bound = float(sample.labels["le"])
+                counters.buckets[bound] = counters.buckets.get(bound, 0.0) + sample.value
+    for version, texts in server_metrics.items():
+        counters = versions[version]
+        for text in texts:
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.labels.get("model_version") != version:
+                        continue
+                    if sample.name == "mlops_feedback_rows_total":
+                        counters.feedback_rows += sample.value
+                    elif sample.name == "mlops_feedback_correct_total":
+                        counters.feedback_correct += sample.value
+                    elif sample.name == "mlops_feedback_abs_error_total":
+                        counters.feedback_abs_error += sample.value
+    return Snapshot(at if at is not None else time.time(), dict(versions))
+
+
+def histogram_quantile(quantile: float, buckets: dict[float, float]) -> float | None:
+    """Prometheus' histogram_quantile over cumulative bucket counts (linear within a bucket)."""
+    ordered = sorted(buckets.items())
+    if not ordered or ordered[-1][1] <= 0:
+        return None
+    rank = quantile * ordered[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # the top finite bucket is the best estimate, as Prometheus does
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+@dataclass
+class Value:
+    value: float | None
+    samples: float | None  # requests or feedback rows behind the value; None when unknown (custom query)
+
+
+def builtin_value(metric: str, delta: VersionCounters, seconds: float) -> Value:
+    """A built-in metric from the counters accumulated during one interval."""
+    if metric == "error_rate":
+        return Value(delta.errors / delta.requests if delta.requests else None, delta.requests)
+    if metric == "request_rate":
+        return Value(delta.requests / seconds if seconds > 0 else None, delta.requests)
+    if metric in _QUANTILES:
+        quantile = histogram_quantile(_QUANTILES[metric], delta.buckets)
+        return Value(None if quantile is None else quantile * 1000.0, delta.requests)
+    if metric == "accuracy":
+        return Value(delta.feedback_correct / delta.feedback_rows if delta.feedback_rows else None, delta.feedback_rows)
+    if metric == "mean_abs_error":
+        return Value(delta.feedback_abs_error / delta.feedback_rows if delta.feedback_rows else None, delta.feedback_rows)
+    raise ValueError(f"unknown built-in metric {metric!r}")
+
+
+# Built-in metrics as PromQL over the router's and model servers' metrics. `or vector(0)` on
+# error counts: with no 5xx at all the series does not exist, which must read as 0, not no-data.
+PROMQL = {
+    "error_rate": ('(sum(increase(mlops_router_requests_total{version="{{version}}",code=~"5.."}[{{interval}}])) or vector(0))'
+                   ' / sum(increase(mlops_router_requests_total{version="{{version}}"}[{{interval}}]))'),
+    "request_rate": 'sum(rate(mlops_router_requests_total{version="{{version}}"}[{{interval}}]))',
+    "accuracy": ('sum(increase(mlops_feedback_correct_total{model_version="{{version}}"}[{{interval}}]))'
+                 ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"}[{{interval}}]))'),
+    "mean_abs_error": ('sum(increase(mlops_feedback_abs_error_total{model_version="{{version}}"}[{{interval}}]))'
+                       ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"}[{{interval}}]))'),
+    **{name: (f"1000 * histogram_quantile({q}, sum by (le) "
+              '(rate(mlops_router_request_duration_seconds_bucket{version="{{version}}"}[{{interval}}])))')
+       for name, q in _QUANTILES.items()},
+}
+SAMPLES_PROMQL = {
+    "requests": 'sum(increase(mlops_router_requests_total{version="{{version}}"}[{{interval}}]))',
+    "feedback": 'sum(increase(mlops_feedback_rows_total{model_version="{{version}}"}[{{interval}}]))',
+}
+
+
+def prometheus_value(query_fn: Callable[[str], float | None], render: Callable[..., str], metric: MetricSpec,
+                     version: str, seconds: float, variables: dict[str, str]) -> Value:
+    """A metric through Prometheus: the user's query, or the built-in one, plus its sample count."""
+    interval = f"{max(int(math.ceil(seconds)), 2)}s"
+    params = {**variables, "version": version, "interval": interval}
+    value = query_fn(render(metric.query or PROMQL[metric.name], **params))
+    if metric.query:
+        return Value(value, None)
+    kind = "feedback" if metric.name in ("accuracy", "mean_abs_error") else "requests"
+    samples = query_fn(render(SAMPLES_PROMQL[kind], **params))
+    return Value(value, samples or 0.0)
+
+
+@dataclass
+class Measurement:
+    metric: str
+    version: str
+    outcome: str
+    value: float | None
+    samples: float | None
+    threshold: str
+    message: str
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge(metric: MetricSpec, version: str, value: Value) -> Measurement:
+    """Compare a measured value with the metric's thresholds; the message always holds both."""
+    threshold = describe_threshold(metric)
+    shown = "no data" if value.value is None else f"{value.value:.4g}"
+    base = f"{metric.name} of v{version}"
+    if value.samples is not None and value.samples < metric.min_samples:
+        return Measurement(metric.name, version, INCONCLUSIVE, value.value, value.samples, threshold,
+                           f"{base}: only {value.samples:.0f} samples, fewer than min_samples {metric.min_samples} "
+                           "(is the version receiving traffic/feedback?)")
+    if value.value is None or math.isnan(value.value) or math.isinf(value.value):
+        return Measurement(metric.name, version, INCONCLUSIVE, None, value.samples, threshold, f"{base}: {shown}")
+    result = value.value
+    failed = _fails(metric, result)
+    passed = not failed and _passes(metric, result)
+    outcome = FAIL if failed else PASS if passed else INCONCLUSIVE
+    verb = {FAIL: "breaks", PASS: "meets", INCONCLUSIVE: "is between the success and failure conditions of"}[outcome]
+    return Measurement(metric.name, version, outcome, result, value.samples, threshold,
+                       f"{base} = {shown} {verb} {threshold}")
+
+
+def _fails(metric: MetricSpec, result: float) -> bool:
+    if metric.failure_condition:
+        return compile_condition(metric.failure_condition)(result)
+    if metric.success_condition:
+        return False  # only a success condition: not meeting it is inconclusive, not a failure
+    return (metric.max is not None and result > metric.max) or (metric.min is not None and result < metric.min)
+
+
+def _passes(metric: MetricSpec, result: float) -> bool:
+    if metric.success_condition:
+        return compile_condition(metric.success_condition)(result)
+    within_max = metric.max is None or result <= metric.max
+    within_min = metric.min is None or result >= metric.min
+    return within_max and within_min
+
+
+def describe_threshold(metric: MetricSpec) -> str:
+    parts = []
+    if metric.success_condition:
+        parts.append(f"success when {metric.success_condition}")
+    if metric.failure_condition:
+        parts.append(f"failure when {metric.failure_condition}")
+    if not parts:
+        if metric.min is not None:
+            parts.append(f"min {metric.min:g}")
+        if metric.max is not None:
+            parts.append(f"max {metric.max:g}")
+    return ", ".join(parts)
+
+
+@dataclass
+class Tally:
+    """Counts of one analysis step's measurements; decides the step's verdict."""
+
+    config: AnalysisConfig
+    failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    inconclusive: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    consecutive_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, measurement: Measurement) -> str | None:
+        """Record one measurement; return 'failed' when the analysis must stop now."""
+        name = measurement.metric
+        if measurement.outcome == ERROR:
+            self.consecutive_errors[name] += 1
+            return "failed" if self.consecutive_errors[name] > self.config.consecutive_error_limit else None
+        self.consecutive_errors[name] = 0
+        if measurement.outcome == FAIL:
+            self.failures[name] += 1
+            return "failed" if self.failures[name] > self.config.failure_limit else None
+        if measurement.outcome == INCONCLUSIVE:
+            self.inconclusive[name] += 1
+        return None
+
+    def verdict(self) -> str:
+        if any(count > self.config.inconclusive_limit for count in self.inconclusive.values()):
+            return "inconclusive"
+        return "successful"

@@ -1,0 +1,46 @@
+"""The small interface every backend implements (local processes today, Kubernetes next)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from mlops_helpers.errors import MlopsError
+from mlops_helpers.rollout.analysis import Snapshot
+from mlops_helpers.rollout.state import Deployment, Routing, Server
+
+
+class BackendError(MlopsError):
+    """A version could not be started, reached or stopped; the message says which and why."""
+
+
+class Backend(Protocol):
+    name: str
+
+    @property
+    def url(self) -> str:
+        """Where callers send requests (the router or the gateway)."""
+
+    def prepare(self) -> None:
+        """Make sure the shared parts (router, gateway) run; idempotent."""
+
+    def start_server(self, version: str, artefact: str, index: int) -> Server:
+        """Start one server of a version (not ready yet); returns at once."""
+
+    def wait_ready(self, servers: list[Server], timeout: float, cancelled: Callable[[], bool]) -> None:
+        """Block until every server is ready; BackendError with the server's log when one cannot start."""
+
+    def server_alive(self, server: Server) -> bool:
+        """The server's process or pod still exists (it may not be ready yet)."""
+
+    def apply_routing(self, routing: Routing, deployments: list[Deployment]) -> None:
+        """Make the router send traffic as `routing` says, among the servers of `deployments`."""
+
+    def retire(self, servers: list[Server], drain_timeout: float = 30.0) -> None:
+        """Wait for requests in flight to finish (servers already out of the routing), then stop them."""
+
+    def snapshot(self, deployments: list[Deployment]) -> Snapshot:
+        """Counters per version for the built-in metrics."""
+
+    def teardown(self, deployments: list[Deployment]) -> None:
+        """Stop everything of this environment."""

@@ -1,0 +1,196 @@
+"""What the `mlops deploy` and `mlops rollout ...` commands do, on top of the engine.
+
+Each function takes the project config and returns the rollout state (its `summary()` is
+what the CLI prints and Jenkins reads) plus the outcome that becomes the exit code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_helpers.config import MlopsConfig
+from mlops_helpers.console import Reporter
+from mlops_helpers.errors import MlopsError
+from mlops_helpers.rollout.backends.base import Backend, BackendError
+from mlops_helpers.rollout.engine import Engine, Hooks, abort_rollout, retire_previous
+from mlops_helpers.rollout.state import Deployment, RolloutState, Routing, StateStore
+from mlops_helpers.rollout.strategies import build_plan
+
+
+@dataclass
+class Environment:
+    name: str
+    config: MlopsConfig
+    store: StateStore
+    backend: Backend
+
+    @property
+    def deploy(self):
+        return self.config.deploy
+
+
+def open_environment(config: MlopsConfig, environment: str | None = None) -> Environment:
+    from mlops_helpers.rollout.backends.local import LocalBackend
+
+    name = environment or config.deploy.environment
+    folder = config.resolve(config.deploy.local.state_dir) / name
+    backend = LocalBackend(config.deploy.local, folder, config.root)
+    return Environment(name, config, StateStore(folder), backend)
+
+
+def deploy(env: Environment, reporter: Reporter, version_ref: str | None, strategy: str | None,
+           timeout: float | None) -> tuple[RolloutState, str]:
+    """Start a rollout of a registered version and drive it; returns (state, outcome)."""
+    from mlops_helpers.registry import open_registry
+
+    strategy = strategy or env.deploy.strategy
+    registry = open_registry(env.config.registry_path())
+    version = registry.verify(env.config.model_name, _ref(version_ref))
+    previous = env.store.load()
+    if previous is not None and previous.active:
+        raise MlopsError(f"a rollout is already in progress in '{env.name}': v{previous.candidate.version if previous.candidate else '?'} "
+                         f"({previous.strategy}, {previous.status}); promote or abort it first "
+                         f"(`mlops rollout status --env {env.name}`)")
+    retire_previous(env.store, env.backend)  # a new rollout replaces the undo target
+    stable = previous.stable if previous is not None else None
+    if stable is not None and stable.version == str(version.version):
+        raise MlopsError(f"v{version.version} already serves in '{env.name}' (`mlops rollout status --env {env.name}`)")
+    if stable is not None and not any(env.backend.server_alive(server) for server in stable.servers):
+        reporter.warn(f"v{stable.version} is recorded as stable in '{env.name}' but none of its servers runs; "
+                      "deploying as a first deploy")
+        stable = None
+    env.backend.prepare()
+    replicas = env.deploy.local.replicas
+    state = RolloutState(
+        environment=env.name, model=env.config.model_name, strategy=strategy, revision=env.store.next_revision(),
+        status="progressing", plan=build_plan(strategy, env.deploy, replicas, first_deploy=stable is None),
+        stable=stable, candidate=Deployment(str(version.version), str(version.path)),
+        previous=previous.previous if previous is not None else None,
+        routing=previous.routing if previous is not None and stable is not None else Routing(),
+    )
+    env.store.create(state)
+    env.store.event("started", f"{strategy} rollout of v{version.version}"
+                    + (f" replacing v{stable.version}" if stable else " (first deploy)"), revision=state.revision)
+    reporter.note(f"{strategy} rollout of {env.config.model_name} v{version.version} in '{env.name}' "
+                  f"({len(state.plan)} steps) — router {env.backend.url}")
+    return _drive(env, reporter, timeout)
+
+
+def resume(env: Environment, reporter: Reporter, timeout: float | None) -> tuple[RolloutState, str]:
+    state = env.store.require()
+    if not state.active:
+        return state, state.status
+    if state.status == "paused":
+        raise MlopsError(f"the rollout in '{env.name}' is paused ({state.reason}); `mlops rollout promote` continues it")
+    if env.store.engine_running():
+        raise MlopsError(f"the rollout in '{env.name}' is being driven by another process; watch it with "
+                         f"`mlops rollout status --env {env.name}`")
+    env.store.event("resumed", f"resumed at step {state.step_index + 1}/{len(state.plan)}", revision=state.revision)
+    return _drive(env, reporter, timeout)
+
+
+def promote(env: Environment, reporter: Reporter, full: bool, timeout: float | None) -> tuple[RolloutState, str]:
+    """Continue past a pause (or skip the rest with --full); drive the rest unless an engine runs."""
+    from mlops_helpers.rollout.engine import _switch_index
+
+    with env.store.transaction() as state:
+        if state is None or not state.active:
+            raise MlopsError(f"nothing to promote in '{env.name}'" + (f": the rollout is {state.status}" if state else ""))
+        if state.status == "paused":
+            state.status, state.pause, state.reason = "progressing", None, "promoted by hand"
+            state.step_index = _switch_index(state.plan) if full else state.step_index + 1
+            state.step_state = {}
+        else:
+            state.requests = {"promote": True, "promote_full": full}
+        revision = state.revision
+    env.store.event("promote", "promote requested" + (" (full)" if full else ""), revision=revision)
+    if env.store.engine_running():
+        return env.store.require(), "progressing"
+    return _drive(env, reporter, timeout)
+
+
+def abort(env: Environment, reporter: Reporter, reason: str) -> RolloutState:
+    try:
+        return abort_rollout(env.store, env.backend, env.deploy, reason, reporter=reporter)
+    except BackendError as exc:
+        raise MlopsError(str(exc)) from None
+
+
+def undo(env: Environment, reporter: Reporter) -> RolloutState:
+    """Back to the previous version: instant while it is kept warm, else it is started first."""
+    state = env.store.require()
+    if state.active:
+        raise MlopsError(f"a rollout is in progress in '{env.name}'; use `mlops rollout abort`")
+    if state.previous is None:
+        raise MlopsError(f"no previous version to go back to in '{env.name}'")
+    previous = state.previous
+    if not any(env.backend.server_alive(server) for server in previous.servers):
+        reporter.note(f"v{previous.version} is no longer warm: starting it")
+        env.backend.prepare()
+        servers = [env.backend.start_server(previous.version, previous.artefact, index)
+                   for index in range(env.deploy.local.replicas)]
+        with env.store.transaction() as current:
+            current.previous.servers = servers
+        env.backend.wait_ready(servers, env.deploy.local.ready_timeout, cancelled=lambda: False)
+    with env.store.transaction() as state:
+        leaving = state.stable
+        state.stable, state.previous = state.previous, Deployment(leaving.version, leaving.artefact)
+        state.stable.keep_until = None
+        state.routing = Routing(weights={state.stable.version: 100})
+        env.backend.apply_routing(state.routing, [state.stable])
+        state.status, state.finished_at = "rolled_back", time.time()
+        state.reason = f"undo: v{state.stable.version} serves 100% again (v{leaving.version} stopped)"
+        finished = state
+    env.store.event("rolled_back", finished.reason, revision=finished.revision)
+    env.backend.retire(leaving.servers)
+    env.store.record_history(finished)
+    _promote_in_registry(env, finished)
+    return finished
+
+
+def undeploy(env: Environment) -> None:
+    state = env.store.load()
+    deployments = [d for d in (state.stable, state.candidate, state.previous) if d] if state else []
+    env.backend.teardown(deployments)
+    if state is not None:
+        with env.store.transaction() as state:
+            for deployment in (state.stable, state.candidate, state.previous):
+                if deployment is not None:
+                    deployment.servers = []
+            if state.active:
+                state.status, state.reason = "aborted", "environment stopped with `mlops undeploy`"
+            state.routing = Routing()
+        env.store.event("undeployed", "router and model servers stopped", revision=state.revision)
+
+
+def housekeeping(env: Environment) -> None:
+    """Stop a previous version whose keep window has passed (no daemon does it for us)."""
+    retire_previous(env.store, env.backend, only_expired=True)
+
+
+def _drive(env: Environment, reporter: Reporter, timeout: float | None) -> tuple[RolloutState, str]:
+    engine = Engine(env.store, env.backend, env.deploy, reporter, Hooks(on_promoted=lambda s: _promote_in_registry(env, s)),
+                    deadline=time.monotonic() + timeout if timeout else None)
+    outcome = engine.run()
+    return env.store.require(), outcome
+
+
+def _promote_in_registry(env: Environment, state: RolloutState) -> None:
+    """The registry alias named like the environment follows what serves 100% there."""
+    from mlops_helpers.registry import open_registry
+
+    registry = open_registry(env.config.registry_path())
+    registry.promote(env.config.model_name, int(state.stable.version), env.name)
+
+
+def _ref(version_ref: str | None) -> int | str:
+    if version_ref is None:
+        return "latest"
+    ref = version_ref.lstrip("v@")
+    return int(ref) if ref.isdigit() else ref
+
+
+def state_folder(config: MlopsConfig, environment: str) -> Path:
+    return config.resolve(config.deploy.local.state_dir) / environment
