@@ -47,6 +47,9 @@ class LocalBackend:
 
     def prepare(self) -> None:
         if self._router_answers():
+            if not self._own_router_runs():
+                raise BackendError(f"{self.admin_url} answers, but it is not this environment's router (another "
+                                   f"project's?); choose other ports with deploy.local.port / deploy.local.admin_port")
             return
         log = self.folder / "logs" / "router.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +67,10 @@ class LocalBackend:
                                    f"(port {self.target.port} or {self.target.router_admin_port} in use?):\n{_tail(log)}")
             time.sleep(0.1)
         raise BackendError(f"the router did not answer on {self.admin_url} within {ROUTER_START_TIMEOUT:.0f}s:\n{_tail(log)}")
+
+    def _own_router_runs(self) -> bool:
+        pid_file = self.folder / "router.pid"
+        return pid_file.exists() and _create_time(int(pid_file.read_text())) is not None
 
     def _router_answers(self) -> bool:
         try:
@@ -214,7 +221,7 @@ def _create_time(pid: int) -> float | None:
             process.wait(0)  # our own child that exited: reap it so it stops counting as alive
             return None
         return process.create_time()
-    except (psutil.Error, subprocess.TimeoutExpired, ChildProcessError):
+    except (psutil.Error, ChildProcessError):
         return None
 
 
