@@ -402,3 +402,69 @@ def test_mirror_copies_requests_to_the_new_version_without_answering_callers(rol
                    if line["mirror_status"] == 200)
     assert agreeing / len(lines) > 0.8  # two good forests agree on most hold-out rows
     env.mlops("rollout", "abort")
+
+
+# --- exit codes and guard rails -----------------------------------------------------------
+
+
+def test_timeout_exits_4_and_leaves_the_rollout_to_resume_or_abort(rollout_project: RolloutProject) -> None:
+    env = _long_canary(rollout_project, "timeout")
+    assert env.mlops("rollout", "status", "--output", "json").json()["status"] == "none"
+    first_deploy(env)
+    timed_out = env.deploy("good2", "--timeout", "2", check=4).json()
+    assert timed_out["status"] == "progressing" and timed_out["outcome"] == "timed_out", timed_out
+    assert "timed_out" in [e["event"] for e in env.events()]
+    busy = env.deploy("good", check=2)
+    assert "a rollout is already in progress" in busy.stderr
+    aborted = env.mlops("rollout", "abort", "--output", "json").json()
+    assert aborted["status"] == "aborted" and aborted["weights"] == {rollout_project.versions["good"]: 100}
+    nothing = env.mlops("rollout", "abort", check=2)
+    assert "nothing to abort" in nothing.stderr
+
+
+def test_a_second_environment_on_the_same_port_is_refused(rollout_project: RolloutProject) -> None:
+    first = rollout_project.environment("port-owner", {"strategy": "recreate"})
+    first_deploy(first)
+    clash = rollout_project.environment("port-clash", {"strategy": "recreate"})
+    config = clash.config.read_text().replace(f"port: {clash.port}", f"port: {first.port}")
+    clash.config.write_text(config.replace(f"admin_port: {clash.admin_port}", f"admin_port: {first.admin_port}"))
+    refused = clash.deploy("good", check=2)
+    assert "is not this environment's router" in refused.stderr
+    still = http_request(first.port, "POST", "/predict", rollout_project.bodies(1)[0], {"content-type": "application/json"})
+    assert still.status == 200 and still.headers["x-served-by"] == rollout_project.versions["good"]
+
+
+def test_mlops_run_deploys_with_the_scaffolded_config_and_pauses_without_traffic(tmp_path: Path) -> None:
+    from conftest import make_project
+    from mlops_helpers.infra_validation import free_port
+
+    project = make_project(tmp_path, "wine", deploy_on_run=True)
+    port, admin = free_port(), free_port()
+    ports = ("--set", f"deploy.local.port={port}", "--set", f"deploy.local.admin_port={admin}",
+             "--set", "deploy.analysis.interval=1s")
+    try:
+        first = project.mlops("run", *ports, "--output", "json").json()
+        assert first["deployment"]["outcome"] == "promoted" and first["deployment"]["stable"] == "1", first["deployment"]
+        answer = http_request(port, "POST", "/predict", json.dumps({"records": [first_row(project.root)]}),
+                              {"content-type": "application/json"})
+        assert answer.status == 200 and answer.headers["x-served-by"] == "1"
+        # A second version with nobody calling the model: the canary's analysis has no data,
+        # which is inconclusive, so the rollout pauses (exit 3) instead of passing.
+        second = project.mlops("run", *ports, "--set", "training.params.n_estimators=50", "--output", "json", check=3)
+        deployment = second.json()["deployment"]
+        assert deployment["status"] == "paused" and "inconclusive" in deployment["reason"], deployment
+        assert "only 0 samples" in deployment["reason"]
+        assert deployment["weights"] == {"1": 90, "2": 10}
+        aborted = project.mlops("rollout", "abort", *ports, "--output", "json").json()
+        assert aborted["weights"] == {"1": 100}
+    finally:
+        project.mlops("undeploy", *ports, check=None)
+
+
+def first_row(root: Path) -> dict:
+    import pandas as pd
+    import yaml
+
+    config = yaml.safe_load((root / "mlops.yaml").read_text())
+    frame = pd.read_csv(root / config["data"]["path"]).drop(columns=[config["data"]["target"]])
+    return frame.iloc[0].to_dict()
