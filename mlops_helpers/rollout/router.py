@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import uvloop
 
 from mlops_helpers.rollout.router_http import HttpServer, Request, Response, json_response
 from mlops_helpers.rollout.router_metrics import CONTENT_TYPE, RouterMetrics
@@ -511,8 +512,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s router %(levelname)s %(message)s")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # outlive the terminal or session that started it
-    import uvloop
-
     return uvloop.run(serve(args))
 
 
