@@ -1,4 +1,4 @@
-"""Real services for tests: a Docker engine, an OCI registry and the base image.
+"""Real services for tests: a Docker engine, an OCI registry, the base image and Prometheus.
 
 Session-scoped pytest fixtures around scripts/services/*.sh (see scripts/services/README.md):
 
@@ -8,6 +8,10 @@ Session-scoped pytest fixtures around scripts/services/*.sh (see scripts/service
 - ``oci_registry``: the address (``"127.0.0.1:5000"``) of a local docker-registry; push to
   ``f"{oci_registry}/name:tag"`` (Docker allows plain HTTP on 127.0.0.0/8).
 - ``base_image``: the name of the base image (``"mlops-base:bookworm"``) present in the engine.
+- ``prometheus_server``: a ``PrometheusServer`` (Debian prometheus on ``.url``, ``"http://127.0.0.1:9090"``,
+  scraping every second); ``.add_targets(name, ["127.0.0.1:PORT"], {"job": "..."})`` makes it scrape a
+  target (file_sd, picked up within about a second), ``.remove_targets(name)`` stops that. Use a job
+  label unique to the test; a ``__metrics_path__`` label scrapes another path than ``/metrics``.
 
 A component that cannot be started makes the test fail (never skip) with the script's own message.
 The services are left running after the session (several xdist workers share them; a later run
@@ -15,14 +19,18 @@ reuses them in well under a second); ``scripts/services/*.sh stop`` stops them.
 
 Use them from conftest.py with::
 
-    from services import base_image, docker_engine, oci_registry  # noqa: F401
+    from services import base_image, docker_engine, oci_registry, prometheus_server  # noqa: F401
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import tempfile
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -112,3 +120,70 @@ def oci_registry() -> str:
 @pytest.fixture(scope="session")
 def base_image(docker_engine: docker.DockerClient) -> str:
     return ensure_base_image(docker_engine)
+
+
+@dataclass
+class PrometheusServer:
+    """The Prometheus of scripts/services/prometheus.sh and the file_sd folder it reads its targets from."""
+
+    url: str
+    targets_dir: Path
+    _written: set[Path] = field(default_factory=set, repr=False)
+
+    def add_targets(self, name: str, targets: list[str], labels: dict[str, str]) -> Path:
+        """Write targets_dir/<name>.json (atomically: a temporary file, then a rename) and return its path.
+
+        `targets` are "host:port" strings; `labels` are attached to every one of them ("job" replaces
+        the job name, "__metrics_path__" the scraped path). Writing the same name again replaces it.
+        """
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"target file name {name!r}: use a plain name without '/' or a leading dot")
+        path = self.targets_dir / f"{name}.json"
+        content = json.dumps([{"targets": list(targets), "labels": dict(labels)}], indent=1) + "\n"
+        # The temporary name does not match *.json, so Prometheus never reads a half-written file.
+        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.targets_dir)
+        try:
+            with os.fdopen(handle, "w") as file:
+                file.write(content)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        self._written.add(path)
+        return path
+
+    def remove_targets(self, name: str) -> None:
+        """Stop scraping what add_targets(name, ...) added (Prometheus drops it within about a second)."""
+        path = self.targets_dir / f"{name}.json"
+        path.unlink(missing_ok=True)
+        self._written.discard(path)
+
+    def remove_all(self) -> None:
+        """Remove every target file this object wrote (other processes' files stay)."""
+        for path in list(self._written):
+            path.unlink(missing_ok=True)
+        self._written.clear()
+
+
+def start_prometheus(env: dict[str, str] | None = None) -> PrometheusServer:
+    """Start (or reuse) Prometheus; check that it reads the targets folder this process writes to."""
+    url = _last_line(run_service_script("prometheus.sh", "start", env=env), "Prometheus URL")
+    cache = Path({**os.environ, **(env or {})}.get("MLOPS_CACHE_DIR") or "/var/cache/mlops")
+    targets_dir = cache / "prometheus" / "targets"
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+        with opener.open(f"{url}/api/v1/status/config", timeout=10) as response:
+            config = json.load(response)["data"]["yaml"]
+    except (OSError, ValueError, KeyError) as exc:
+        pytest.fail(f"Prometheus at {url} was started but GET /api/v1/status/config failed: {exc}", pytrace=False)
+    if str(targets_dir) not in config or not targets_dir.is_dir():
+        pytest.fail(f"the Prometheus at {url} does not read its targets from {targets_dir}:\n{config}", pytrace=False)
+    return PrometheusServer(url, targets_dir)
+
+
+@pytest.fixture(scope="session")
+def prometheus_server() -> Iterator[PrometheusServer]:
+    server = start_prometheus()
+    yield server
+    server.remove_all()

@@ -468,3 +468,36 @@ def first_row(root: Path) -> dict:
     config = yaml.safe_load((root / "mlops.yaml").read_text())
     frame = pd.read_csv(root / config["data"]["path"]).drop(columns=[config["data"]["target"]])
     return frame.iloc[0].to_dict()
+
+
+# --- analysis through a real Prometheus -----------------------------------------------------
+
+
+def test_canary_analysis_through_a_real_prometheus(rollout_project: RolloutProject, prometheus_server) -> None:
+    name = f"prom-{os.getpid()}"  # the env label: unique, as Prometheus is shared by the whole machine
+    throughput = 'sum(rate(mlops_router_requests_total{env="{{env}}",version="{{version}}"}[{{interval}}]))'
+    env = rollout_project.environment(name, {
+        "strategy": "canary",
+        "analysis": {"provider": "prometheus", "prometheus_url": prometheus_server.url, "interval": 3, "count": 2,
+                     "metrics": [{"name": "error_rate", "max": 0.05}, {"name": "latency_p50_ms", "max": 150},
+                                 {"name": "throughput", "query": throughput, "min": 5}]},
+        "canary": {"background_analysis": False, "steps": [{"set_weight": 50}, {"analysis": {}}]}})
+    first_deploy(env)
+    # Prometheus reads the targets file the local backend keeps up to date (file_sd).
+    link = prometheus_server.targets_dir / f"{name}.json"
+    link.symlink_to(env.state_dir / "prometheus-targets.json")
+    try:
+        load = LoadGenerator(env.url, RATE, rollout_project.bodies()).start()
+        try:
+            promoted = env.deploy("good2").json()
+            bad = env.deploy("failing", check=1).json()
+        finally:
+            outcome = load.stop()
+    finally:
+        link.unlink()
+    assert promoted["status"] == "promoted", promoted
+    passed = [e for e in env.events() if e["event"] == "measurement" and e["revision"] == promoted["revision"]]
+    assert {e["metric"] for e in passed} == {"error_rate", "latency_p50_ms", "throughput"}
+    assert all(e["outcome"] == "pass" and e["value"] is not None for e in passed), passed
+    assert bad["status"] == "aborted" and "error_rate of v" in bad["reason"] and "breaks max 0.05" in bad["reason"], bad
+    assert outcome.failed > 0  # the failing version's 500s reached callers until the abort

@@ -133,34 +133,39 @@ def builtin_value(metric: str, delta: VersionCounters, seconds: float) -> Value:
 # Built-in metrics as PromQL over the router's and model servers' metrics. `or vector(0)` on
 # error counts: with no 5xx at all the series does not exist, which must read as 0, not no-data.
 PROMQL = {
-    "error_rate": ('(sum(increase(mlops_router_requests_total{version="{{version}}",code=~"5.."}[{{interval}}])) or vector(0))'
-                   ' / sum(increase(mlops_router_requests_total{version="{{version}}"}[{{interval}}]))'),
-    "request_rate": 'sum(rate(mlops_router_requests_total{version="{{version}}"}[{{interval}}]))',
-    "accuracy": ('sum(increase(mlops_feedback_correct_total{model_version="{{version}}"}[{{interval}}]))'
-                 ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"}[{{interval}}]))'),
-    "mean_abs_error": ('sum(increase(mlops_feedback_abs_error_total{model_version="{{version}}"}[{{interval}}]))'
-                       ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"}[{{interval}}]))'),
+    "error_rate": ('(sum(increase(mlops_router_requests_total{version="{{version}}",code=~"5.."SELECTOR}[{{interval}}])) or vector(0))'
+                   ' / sum(increase(mlops_router_requests_total{version="{{version}}"SELECTOR}[{{interval}}]))'),
+    "request_rate": 'sum(rate(mlops_router_requests_total{version="{{version}}"SELECTOR}[{{interval}}]))',
+    "accuracy": ('sum(increase(mlops_feedback_correct_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'
+                 ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'),
+    "mean_abs_error": ('sum(increase(mlops_feedback_abs_error_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'
+                       ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'),
     **{name: (f"1000 * histogram_quantile({q}, sum by (le) "
-              '(rate(mlops_router_request_duration_seconds_bucket{version="{{version}}"}[{{interval}}])))')
+              '(rate(mlops_router_request_duration_seconds_bucket{version="{{version}}"SELECTOR}[{{interval}}])))')
        for name, q in _QUANTILES.items()},
 }
 SAMPLES_PROMQL = {
-    "requests": 'sum(increase(mlops_router_requests_total{version="{{version}}"}[{{interval}}]))',
-    "feedback": 'sum(increase(mlops_feedback_rows_total{model_version="{{version}}"}[{{interval}}]))',
+    "requests": 'sum(increase(mlops_router_requests_total{version="{{version}}"SELECTOR}[{{interval}}]))',
+    "feedback": 'sum(increase(mlops_feedback_rows_total{model_version="{{version}}"SELECTOR}[{{interval}}]))',
 }
 
 
 def prometheus_value(query_fn: Callable[[str], float | None], render: Callable[..., str], metric: MetricSpec,
-                     version: str, seconds: float, variables: dict[str, str]) -> Value:
+                     version: str, seconds: float, variables: dict[str, str], selector: str = "") -> Value:
     """A metric through Prometheus: the user's query, or the built-in one, plus its sample count."""
     interval = f"{max(int(math.ceil(seconds)), 2)}s"
     params = {**variables, "version": version, "interval": interval}
-    value = query_fn(render(metric.query or PROMQL[metric.name], **params))
     if metric.query:
-        return Value(value, None)
+        return Value(query_fn(render(metric.query, **params)), None)
+    value = query_fn(render(with_selector(PROMQL[metric.name], selector), **params))
     kind = "feedback" if metric.name in ("accuracy", "mean_abs_error") else "requests"
-    samples = query_fn(render(SAMPLES_PROMQL[kind], **params))
+    samples = query_fn(render(with_selector(SAMPLES_PROMQL[kind], selector), **params))
     return Value(value, samples or 0.0)
+
+
+def with_selector(template: str, selector: str) -> str:
+    """Add the configured label matchers (trusted config, e.g. env="{{env}}") to a built-in query."""
+    return template.replace("SELECTOR", f",{selector}" if selector.strip() else "")
 
 
 @dataclass

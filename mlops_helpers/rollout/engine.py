@@ -302,7 +302,8 @@ class Engine:
         state = self._read_active()
         specs = [m for m in self.config.analysis.metrics if m.name in names]
         version = state.candidate.version
-        source = MetricSource(self.backend, self.config)
+        source = MetricSource(self.backend, self.config, {
+            "env": state.environment, "canary": version, "stable": state.stable.version if state.stable else None})
         before = source.start([state.candidate])
         started = time.time()
         if self._wait(interval):
@@ -371,8 +372,8 @@ class _ActiveTransaction:
 class MetricSource:
     """Measures metrics for a version with the configured provider."""
 
-    def __init__(self, backend: Backend, config: DeployConfig) -> None:
-        self.backend, self.config = backend, config
+    def __init__(self, backend: Backend, config: DeployConfig, variables: dict[str, str | None]) -> None:
+        self.backend, self.config, self.variables = backend, config, variables  # {{env}}, {{stable}}, {{canary}}
 
     def start(self, deployments: list[Deployment]) -> metrics.Snapshot | None:
         if self.config.analysis.provider == "prometheus":
@@ -400,7 +401,8 @@ class MetricSource:
 
         provider = PrometheusProvider(self.config.analysis.prometheus_url)
         try:
-            value = metrics.prometheus_value(provider.query, render_query, spec, version, seconds, {})
+            value = metrics.prometheus_value(provider.query, render_query, spec, version, seconds,
+                                             self.variables, self.config.analysis.prometheus_selector)
         except ProviderError as exc:
             return _error(spec, version, str(exc))
         return metrics.judge(spec, version, value)

@@ -98,6 +98,9 @@ class AnalysisConfig(Spec):
     provider: Literal["builtin", "prometheus"] = Field(
         default="builtin", description="builtin scrapes the router and model servers; prometheus queries its HTTP API")
     prometheus_url: str = Field(default="http://127.0.0.1:9090", validation_alias=camel("prometheus_url"))
+    prometheus_selector: str = Field(
+        default='env="{{env}}"', validation_alias=camel("prometheus_selector"),
+        description="label matchers added to the built-in metrics' PromQL, so several environments share one Prometheus")
     interval: Duration = Field(default=5.0, gt=0, description="time between measurements")
     count: int = Field(default=3, ge=1, description="measurements per analysis step")
     failure_limit: int = Field(default=0, ge=0, validation_alias=camel("failure_limit"),

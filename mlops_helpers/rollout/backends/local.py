@@ -99,6 +99,18 @@ class LocalBackend:
             raise BackendError(f"cannot reach the router at {self.admin_url} to change routes: {exc}") from None
         if status != 200:
             raise BackendError(f"the router refused the routes (HTTP {status}): {body.decode(errors='replace')[:500]}")
+        self._write_scrape_targets(deployments)
+
+    def _write_scrape_targets(self, deployments: list[Deployment]) -> None:
+        """prometheus-targets.json (file_sd format): point Prometheus' file_sd_configs at it."""
+        environment = self.folder.name
+        groups = [{"targets": [self.admin_url.removeprefix("http://")], "labels": {"job": "mlops-router", "env": environment}}]
+        servers = [s.url.removeprefix("http://") for d in deployments for s in d.servers]
+        if servers:
+            groups.append({"targets": servers, "labels": {"job": "mlops-model-server", "env": environment}})
+        temporary = self.folder / ".prometheus-targets.tmp"
+        temporary.write_text(json.dumps(groups, indent=1))
+        temporary.replace(self.folder / "prometheus-targets.json")
 
     # --- model servers --------------------------------------------------------------------
 
