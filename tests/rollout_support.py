@@ -3,6 +3,7 @@ environments (own ports, own state folder), and the commands a user would type.
 
 The versions are real models trained by `mlops train` and registered by `mlops register`:
 - good, good2: random forests (the second with fewer trees), both ~95% accurate;
+- twin: good trained again (same config and seed), so its predictions are good's;
 - failing: passes the server's warm-up, then raises on every prediction (500s under real traffic);
 - slow: takes 500 ms per model call once served;
 - weak: DummyClassifier (always the majority class, ~63% accurate) for the A/B tests.
@@ -52,6 +53,7 @@ class SlowClassifier(RandomForestClassifier):
 
 VARIANTS: dict[str, list[str]] = {
     "good": [],
+    "twin": [],  # trained again from the same config and seed: the same predictions as good
     "good2": ["training.params.n_estimators=60"],
     "failing": ["training.estimator=faulty_models:FailingClassifier"],
     "slow": ["training.estimator=faulty_models:SlowClassifier"],

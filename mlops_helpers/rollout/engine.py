@@ -82,10 +82,10 @@ class Engine:
                                      revision=state.revision)
                     return "timed_out"
                 except AbortRollout as abort:
-                    return abort_rollout(self.store, self.backend, self.config, abort.reason, status=abort.status,
+                    return abort_rollout(self.store, self.backend, abort.reason, status=abort.status,
                                          reporter=self.reporter).status
                 except BackendError as exc:
-                    return abort_rollout(self.store, self.backend, self.config, str(exc), status="failed",
+                    return abort_rollout(self.store, self.backend, str(exc), status="failed",
                                          reporter=self.reporter).status
                 if outcome in ("paused", "done"):
                     return self.store.require().status
@@ -283,7 +283,7 @@ class Engine:
         raise Stopped()
 
     def _wait_ready(self, servers: list[Server]) -> None:
-        self.backend.wait_ready(servers, self.config.local.ready_timeout, cancelled=lambda: not self._read_state().active)
+        self.backend.wait_ready(servers, self.backend.ready_timeout, cancelled=lambda: not self._read_state().active)
         self._read_active()
 
     def _route(self, change: Callable[[RolloutState], Routing | None]) -> None:
@@ -416,13 +416,13 @@ def _error(spec, version: str, message: str) -> metrics.Measurement:
 # --- transitions used by the CLI as well ------------------------------------------------
 
 
-def abort_rollout(store: StateStore, backend: Backend, config: DeployConfig, reason: str, status: str = "aborted",
+def abort_rollout(store: StateStore, backend: Backend, reason: str, status: str = "aborted",
                   reporter: Reporter | None = None) -> RolloutState:
     """All traffic back to the stable version, then stop the candidate. Instant while stable is fully scaled."""
     state = store.require()
     if not state.active:
         raise BackendError(f"nothing to abort: the rollout of revision {state.revision} is {state.status}")
-    replicas = config.local.replicas
+    replicas = backend.replicas
     stable = state.stable
     if stable is not None and stable.servers is not None:
         alive = [s for s in stable.servers if backend.server_alive(s)]
@@ -431,7 +431,7 @@ def abort_rollout(store: StateStore, backend: Backend, config: DeployConfig, rea
         if missing:
             with store.transaction() as current:
                 current.stable.servers = alive + missing
-            backend.wait_ready(missing, config.local.ready_timeout, cancelled=lambda: False)
+            backend.wait_ready(missing, backend.ready_timeout, cancelled=lambda: False)
     with store.transaction() as state:
         if not state.active:
             raise BackendError(f"nothing to abort: the rollout of revision {state.revision} is {state.status}")

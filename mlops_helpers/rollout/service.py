@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlops_helpers.config import MlopsConfig
 from mlops_helpers.console import Reporter
@@ -62,7 +61,7 @@ def deploy(env: Environment, reporter: Reporter, version_ref: str | None, strate
                       "deploying as a first deploy")
         stable = None
     env.backend.prepare()
-    replicas = env.deploy.local.replicas
+    replicas = env.backend.replicas
     state = RolloutState(
         environment=env.name, model=env.config.model_name, strategy=strategy, revision=env.store.next_revision(),
         status="progressing", plan=build_plan(strategy, env.deploy, replicas, first_deploy=stable is None),
@@ -113,7 +112,7 @@ def promote(env: Environment, reporter: Reporter, full: bool, timeout: float | N
 
 def abort(env: Environment, reporter: Reporter, reason: str) -> RolloutState:
     try:
-        return abort_rollout(env.store, env.backend, env.deploy, reason, reporter=reporter)
+        return abort_rollout(env.store, env.backend, reason, reporter=reporter)
     except BackendError as exc:
         raise MlopsError(str(exc)) from None
 
@@ -130,10 +129,10 @@ def undo(env: Environment, reporter: Reporter) -> RolloutState:
         reporter.note(f"v{previous.version} is no longer warm: starting it")
         env.backend.prepare()
         servers = [env.backend.start_server(previous.version, previous.artefact, index)
-                   for index in range(env.deploy.local.replicas)]
+                   for index in range(env.backend.replicas)]
         with env.store.transaction() as current:
             current.previous.servers = servers
-        env.backend.wait_ready(servers, env.deploy.local.ready_timeout, cancelled=lambda: False)
+        env.backend.wait_ready(servers, env.backend.ready_timeout, cancelled=lambda: False)
     with env.store.transaction() as state:
         leaving = state.stable
         state.stable, state.previous = state.previous, Deployment(leaving.version, leaving.artefact)
@@ -191,6 +190,3 @@ def _ref(version_ref: str | None) -> int | str:
     ref = version_ref.lstrip("v@")
     return int(ref) if ref.isdigit() else ref
 
-
-def state_folder(config: MlopsConfig, environment: str) -> Path:
-    return config.resolve(config.deploy.local.state_dir) / environment

@@ -16,6 +16,8 @@ class BackendError(MlopsError):
 
 class Backend(Protocol):
     name: str
+    replicas: int  # servers (or pods) per version
+    ready_timeout: float  # seconds a new server may take to become ready
 
     @property
     def url(self) -> str:

@@ -38,6 +38,8 @@ class LocalBackend:
         self.folder = folder
         self.project_root = project_root
         self.admin_url = f"http://{target.host}:{target.router_admin_port}"
+        self.replicas = target.replicas
+        self.ready_timeout = target.ready_timeout
 
     @property
     def url(self) -> str:
