@@ -531,5 +531,9 @@ from mlops_helpers.rollout_cli import deploy, rollout, undeploy  # noqa: E402
 for command in (deploy, rollout, undeploy):
     main.add_command(command)
 
+from mlops_helpers.render_cli import render  # noqa: E402
+
+main.add_command(render)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

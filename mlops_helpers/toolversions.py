@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import re
+import shutil
 import subprocess
+from pathlib import Path
 
 _PYTHON_PACKAGES = ("mlops-helpers", "scikit-learn", "numpy", "pandas", "scipy", "joblib", "dvc", "pydantic", "click", "jinja2")
 _TOOLS = {"git": ["git", "--version"]}
@@ -24,6 +27,8 @@ def collect_versions() -> dict[str, str]:
         except (OSError, IndexError, subprocess.TimeoutExpired):
             found[tool] = "not found"
     found["prometheus"] = _prometheus_version()
+    found["helm"] = _helm_version()
+    found.update(_kube_versions())
     return found
 
 
@@ -38,3 +43,55 @@ def _prometheus_version() -> str:
         return "not found"
     match = re.search(r"version (\S+)", lines[0])
     return match[1] if match else lines[0].strip()
+
+
+# The test cluster's binaries (scripts/services/kube-build.sh): on PATH, or in the newest build under
+# $MLOPS_CACHE_DIR/kube/<KUBERNETES_VERSION>/bin. Each `--version` answers in a fraction of a second.
+_KUBE_BINARIES = {
+    "kube-apiserver": r"Kubernetes (v\S+)",  # "Kubernetes v1.34.4"
+    "etcd": r"etcd Version: (\S+)",  # "etcd Version: 3.6.16" (first line)
+    "kwok": r"kwok version (\S+)",  # "kwok version v0.8.0 go1.26.8 (linux/amd64)"
+}
+
+
+def _kube_bin_dir() -> Path | None:
+    cache = Path(os.environ.get("MLOPS_CACHE_DIR") or "/var/cache/mlops") / "kube"
+    try:
+        builds = [p for p in cache.glob("*/bin") if any((p / name).is_file() for name in _KUBE_BINARIES)]
+    except OSError:
+        return None
+    return max(builds, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def _kube_versions() -> dict[str, str]:
+    found = {}
+    bin_dir = None
+    for name, pattern in _KUBE_BINARIES.items():
+        binary = shutil.which(name)
+        if binary is None:
+            bin_dir = bin_dir or _kube_bin_dir()
+            candidate = bin_dir / name if bin_dir else None
+            binary = str(candidate) if candidate and os.access(candidate, os.X_OK) else None
+        if binary is None:
+            found[name] = "not found"
+            continue
+        try:
+            completed = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            found[name] = "not found"
+            continue
+        match = re.search(pattern, completed.stdout + completed.stderr)
+        found[name] = match[1] if match else "unknown"
+    return found
+
+
+def _helm_version() -> str:
+    """`helm version --short` ("v3.22.0+g..."), of MLOPS_HELM, helm on PATH or scripts/services/helm.sh's build."""
+    from mlops_helpers.errors import MlopsError
+    from mlops_helpers.kube.render import find_helm
+
+    try:
+        completed = subprocess.run([find_helm(), "version", "--short"], capture_output=True, text=True, timeout=10)
+    except (MlopsError, OSError, subprocess.TimeoutExpired):
+        return "not found"
+    return completed.stdout.strip().split("+")[0] or "not found"

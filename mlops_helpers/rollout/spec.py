@@ -256,12 +256,105 @@ class LocalTarget(Spec):
         return self.admin_port or self.port + 1
 
 
+# Kubernetes names and label syntax (apimachinery's validation), checked before any value
+# reaches a template: a name that Kubernetes would refuse is an error naming the key.
+_DNS_LABEL = r"^[a-z0-9]+(-+[a-z0-9]+)*$"
+_DNS_1035 = r"^[a-z][a-z0-9]*(-+[a-z0-9]+)*$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]+(-+[a-z0-9]+)*(\.[a-z0-9]+(-+[a-z0-9]+)*)*$"
+_HOSTNAME = r"^(\*\.)?[a-z0-9]+(-+[a-z0-9]+)*(\.[a-z0-9]+(-+[a-z0-9]+)*)*$"
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+_QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                             r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _check_keys(mapping: dict[str, str], what: str, values: bool) -> dict[str, str]:
+    for key, value in mapping.items():
+        prefix = key.partition("/")[0] if "/" in key else ""
+        if not _QUALIFIED_NAME.match(key) or len(prefix) > 253:
+            raise ValueError(f"{what} key {key!r} is not a Kubernetes qualified name "
+                             "([prefix/]name: letters, digits, '-', '_', '.', at most 63 characters)")
+        if values and (len(value) > 63 or not _LABEL_VALUE.match(value)):
+            raise ValueError(f"{what} {key!r}: value {value!r} is not a valid label value (at most 63 "
+                             "letters, digits, '-', '_', '.', starting and ending with a letter or digit)")
+    return mapping
+
+
+class ResourceAmounts(Spec):
+    cpu: str | None = Field(default=None, pattern=_QUANTITY, description="Kubernetes quantity, e.g. 250m or 1")
+    memory: str | None = Field(default=None, pattern=_QUANTITY, description="Kubernetes quantity, e.g. 256Mi")
+
+
+class ComputeResources(Spec):
+    requests: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="250m", memory="256Mi"),
+                                      description="what the scheduler reserves per model-server pod")
+    limits: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="1", memory="512Mi"),
+                                    description="the most a model-server pod may use")
+
+
+class HpaConfig(Spec):
+    enabled: bool = Field(default=False, description="an autoscaling/v2 HorizontalPodAutoscaler per track (replicas then come from it)")
+    min_replicas: int = Field(default=2, ge=1, le=1000, validation_alias=camel("min_replicas"), description="lower bound of each track's pods")
+    max_replicas: int = Field(default=10, ge=1, le=1000, validation_alias=camel("max_replicas"), description="upper bound of each track's pods")
+    target_cpu_utilization: int = Field(default=70, ge=1, le=100, validation_alias=camel("target_cpu_utilization"),
+                                        description="average CPU use, in percent of the request, the autoscaler aims at")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "HpaConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        return self
+
+
+class GatewayRef(Spec):
+    name: str = Field(pattern=_DNS_SUBDOMAIN, max_length=253, description="the Gateway the HTTPRoute attaches to")
+    namespace: str | None = Field(default=None, pattern=_DNS_LABEL, max_length=63,
+                                  description="the Gateway's namespace (default: the release's)")
+    section_name: str | None = Field(default=None, pattern=_DNS_SUBDOMAIN, max_length=253,
+                                     validation_alias=camel("section_name"), description="one listener of the Gateway")
+    hostnames: list[Annotated[str, Field(pattern=_HOSTNAME, max_length=253)]] = Field(
+        default_factory=list, description="host names the HTTPRoute answers (default: all of the listener's)")
+
+
+class IngressConfig(Spec):
+    class_name: str = Field(default="nginx", pattern=_DNS_SUBDOMAIN, max_length=253, validation_alias=camel("class_name"),
+                            description="ingressClassName; the canary Ingress needs ingress-nginx")
+    host: str | None = Field(default=None, pattern=_HOSTNAME, max_length=253, description="host name of both Ingresses (default: any)")
+    path: str = Field(default="/", pattern=r"^/[A-Za-z0-9/._~-]*$", max_length=200, description="path prefix routed to the model")
+
+
+class KubernetesTarget(Spec):
+    namespace: str = Field(default="default", pattern=_DNS_LABEL, max_length=63, description="namespace of the release")
+    name: str | None = Field(default=None, pattern=_DNS_1035, max_length=40,
+                             description="prefix of the objects' names and the Helm release (default: <model>-<environment>)")
+    replicas: int = Field(default=2, ge=1, le=1000, description="pods per track (per version) when the autoscaler is off")
+    resources: ComputeResources = Field(default_factory=ComputeResources, description="requests and limits of each model-server pod")
+    hpa: HpaConfig = Field(default_factory=HpaConfig, description="horizontal autoscaling on CPU")
+    gateway: GatewayRef | None = Field(default=None, description="route through the Gateway API (HTTPRoute weights and matches)")
+    ingress: IngressConfig | None = Field(default=None, description="route through ingress-nginx (main and canary Ingress)")
+    labels: dict[str, str] = Field(default_factory=dict, description="extra labels on the model-server pods")
+    annotations: dict[str, str] = Field(default_factory=dict, description="extra annotations on the model-server pods")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        return _check_keys(labels, "label", values=True)
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
+        return _check_keys(annotations, "annotation", values=False)
+
+
 class DeployConfig(Spec):
-    target: Literal["local"] = Field(default="local", description="where versions run (local: processes + router)")
+    target: Literal["local", "kubernetes"] = Field(
+        default="local", description="where versions run (local: processes + router; kubernetes: a Helm release)")
     environment: str = Field(default="production", pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=40)
     strategy: Literal[STRATEGIES] = "canary"  # type: ignore[valid-type]
     on_run: bool = Field(default=False, validation_alias=camel("on_run"), description="`mlops run` rolls the new version out (mlops init sets it)")
     local: LocalTarget = Field(default_factory=LocalTarget)
+    kubernetes: KubernetesTarget = Field(default_factory=KubernetesTarget,
+                                         description="the Kubernetes target: the mlops-model Helm chart (docs/kubernetes.md)")
     analysis: AnalysisConfig = Field(default_factory=lambda: AnalysisConfig(metrics=[
         MetricSpec(name="error_rate", max=0.05), MetricSpec(name="latency_p99_ms", max=500.0)]))
     recreate: Spec = Field(default_factory=Spec)
