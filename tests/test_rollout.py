@@ -508,3 +508,10 @@ def test_canary_analysis_through_a_real_prometheus(rollout_project: RolloutProje
     assert all(e["outcome"] == "pass" and e["value"] is not None for e in passed), passed
     assert bad["status"] == "aborted" and "error_rate of v" in bad["reason"] and "breaks max 0.05" in bad["reason"], bad
     assert outcome.failed > 0  # the failing version's 500s reached callers until the abort
+
+
+def test_kubernetes_target_is_refused_rather_than_deployed_locally(rollout_project: RolloutProject) -> None:
+    env = rollout_project.environment("kube-target", {"target": "kubernetes"})
+    refused = env.deploy("good", check=2)
+    assert "deploy.target: 'kubernetes': rollouts on Kubernetes are not available yet" in refused.stderr
+    assert not env.state_dir.exists()

@@ -34,6 +34,10 @@ def open_environment(config: MlopsConfig, environment: str | None = None) -> Env
     from mlops_helpers.rollout.backends.local import LocalBackend
 
     name = environment or config.deploy.environment
+    if config.deploy.target != "local":
+        # Never fall back to the local backend silently: that would "deploy" somewhere else.
+        raise MlopsError(f"deploy.target: {config.deploy.target!r}: rollouts on Kubernetes are not available yet "
+                         "(the chart and `mlops render` are; see docs/kubernetes.md); use target: local")
     folder = config.resolve(config.deploy.local.state_dir) / name
     backend = LocalBackend(config.deploy.local, folder, config.root)
     return Environment(name, config, StateStore(folder), backend)
