@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services import base_image, docker_engine, oci_registry, prometheus_server  # noqa: E402,F401  (fixtures)
+from services import base_image, docker_engine, kube_cluster, oci_registry, prometheus_server  # noqa: E402,F401  (fixtures)
 
 MLOPS = str(Path(sys.executable).with_name("mlops"))
 

@@ -12,6 +12,12 @@ Session-scoped pytest fixtures around scripts/services/*.sh (see scripts/service
   scraping every second); ``.add_targets(name, ["127.0.0.1:PORT"], {"job": "..."})`` makes it scrape a
   target (file_sd, picked up within about a second), ``.remove_targets(name)`` stops that. Use a job
   label unique to the test; a ``__metrics_path__`` label scrapes another path than ``/metrics``.
+- ``kube_cluster``: a ``KubeCluster`` (scripts/services/kube-cluster.sh: etcd, kube-apiserver,
+  kube-controller-manager, kube-scheduler built from source, kwok nodes, Gateway API CRDs) with
+  ``.kubeconfig`` (a ``Path``, admin credentials), ``.server`` (``"https://127.0.0.1:6443"``),
+  ``.start_seconds`` and ``.api_client()`` (a ``kubernetes.client.ApiClient``). Pods labelled
+  ``mlops.dev/never-ready: "true"`` run but never become Ready. The first run builds everything from
+  the Go module proxy (tens of minutes); later runs start a fresh cluster in well under a minute.
 
 A component that cannot be started makes the test fail (never skip) with the script's own message.
 The services are left running after the session (several xdist workers share them; a later run
@@ -19,28 +25,36 @@ reuses them in well under a second); ``scripts/services/*.sh stop`` stops them.
 
 Use them from conftest.py with::
 
-    from services import base_image, docker_engine, oci_registry, prometheus_server  # noqa: F401
+    from services import base_image, docker_engine, kube_cluster, oci_registry, prometheus_server  # noqa: F401
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import pytest
+
+if TYPE_CHECKING:
+    import kubernetes.client
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts" / "services"
 
 # First runs install Debian packages and debootstrap the base image; later runs take seconds.
 START_TIMEOUT = 1800
+# The first kube-cluster.sh start builds Kubernetes, etcd and kwok from source (about 25 min on 2 cores).
+KUBE_START_TIMEOUT = 3600
 
 
 def run_service_script(script: str, *args: str, env: dict[str, str] | None = None, timeout: float = START_TIMEOUT) -> str:
@@ -187,3 +201,38 @@ def prometheus_server() -> Iterator[PrometheusServer]:
     server = start_prometheus()
     yield server
     server.remove_all()
+
+
+@dataclass(frozen=True)
+class KubeCluster:
+    """The cluster of scripts/services/kube-cluster.sh: an admin kubeconfig and the apiserver URL."""
+
+    kubeconfig: Path
+    server: str
+    start_seconds: float = 0.0
+
+    def api_client(self) -> kubernetes.client.ApiClient:
+        """A new `kubernetes.client.ApiClient` authenticated as the cluster admin."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+
+def start_kube_cluster(env: dict[str, str] | None = None, timeout: float = KUBE_START_TIMEOUT) -> KubeCluster:
+    """Build (first time only) and start, or reuse, the cluster; return its kubeconfig and server."""
+    started = time.monotonic()
+    path = Path(_last_line(run_service_script("kube-cluster.sh", "start", env=env, timeout=timeout), "kubeconfig path"))
+    seconds = time.monotonic() - started
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        pytest.fail(f"scripts/services/kube-cluster.sh start printed {path}, which cannot be read: {exc}", pytrace=False)
+    match = re.search(r"^\s*server:\s*(\S+)\s*$", text, re.MULTILINE)
+    if not match:
+        pytest.fail(f"no server in the kubeconfig {path}", pytrace=False)
+    return KubeCluster(path, match[1], seconds)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> KubeCluster:
+    return start_kube_cluster()
