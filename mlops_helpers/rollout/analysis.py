@@ -246,6 +246,9 @@ class Tally:
         """Record one measurement; return 'failed' when the analysis must stop now."""
         name = measurement.metric
         if measurement.outcome == ERROR:
+            # An error measured nothing: below the error limit it still counts as inconclusive, so an
+            # analysis whose provider kept failing never ends "successful" (Argo Rollouts #4479).
+            self.inconclusive[name] += 1
             self.consecutive_errors[name] += 1
             return "failed" if self.consecutive_errors[name] > self.config.consecutive_error_limit else None
         self.consecutive_errors[name] = 0
