@@ -152,7 +152,7 @@ def history(events: bool, env, reporter: Reporter) -> None:
         reporter.result({"events": records}, table(["time", "event", "message"], rows))
         return
     records = env.store.history()
-    rows = [[r["revision"], r["strategy"], r.get("candidate") or r.get("stable"), r["status"], r["reason"]] for r in records]
+    rows = [[r["revision"], r["strategy"], r.get("version") or r.get("candidate") or r.get("stable"), r["status"], r["reason"]] for r in records]
     reporter.result({"rollouts": records}, table(["revision", "strategy", "version", "status", "reason"], rows))
 
 

@@ -385,6 +385,10 @@ def test_promote_and_abort_from_another_shell_while_the_engine_runs(rollout_proj
     assert process.returncode == 1, stderr
     assert json.loads(stdout)["reason"] == "changed my mind"
     assert env.status()["weights"] == {rollout_project.versions["good2"]: 100}
+    history = env.mlops("rollout", "history", "--output", "json").json()["rollouts"]
+    assert [(r["version"], r["status"]) for r in history] == [
+        (rollout_project.versions["good"], "promoted"), (rollout_project.versions["good2"], "promoted"),
+        (rollout_project.versions["good"], "aborted")]
 
 
 # --- shadow traffic -----------------------------------------------------------------------

@@ -69,7 +69,7 @@ def deploy(env: Environment, reporter: Reporter, version_ref: str | None, strate
     state = RolloutState(
         environment=env.name, model=env.config.model_name, strategy=strategy, revision=env.store.next_revision(),
         status="progressing", plan=build_plan(strategy, env.deploy, replicas, first_deploy=stable is None),
-        stable=stable, candidate=Deployment(str(version.version), str(version.path)),
+        stable=stable, candidate=Deployment(str(version.version), str(version.path)), version=str(version.version),
         previous=previous.previous if previous is not None else None,
         routing=previous.routing if previous is not None and stable is not None else Routing(),
     )

@@ -87,6 +87,7 @@ class RolloutState:
     started_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    version: str | None = None  # the version this rollout brings out (kept after it finished)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "RolloutState":
@@ -111,6 +112,7 @@ class RolloutState:
         step = self.current_step()
         return {
             "env": self.environment, "model": self.model, "strategy": self.strategy, "revision": self.revision,
+            "version": self.version,
             "status": self.status, "reason": self.reason,
             "stable": self.stable.version if self.stable else None,
             "candidate": self.candidate.version if self.candidate else None,
