@@ -37,11 +37,17 @@ class LoadResult:
     timeline: list[tuple[float, str, int]] = field(default_factory=list)  # (time.monotonic(), version or "", status or 0)
     latencies_ms: list[float] = field(default_factory=list)  # from the scheduled send time, for every response
     duration: float = 0.0  # seconds from start() to the last response
+    sending: float = 0.0  # seconds from start() to stop(): while requests were being issued
 
     @property
     def rate(self) -> float:
-        """Achieved answers per second (successful or not)."""
+        """Achieved answers per second (successful or not), including the drain after stop()."""
         return (self.ok + self.failed) / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def offered_rate(self) -> float:
+        """Requests issued per second while the load ran (open loop: what the system was asked to carry)."""
+        return self.sent / self.sending if self.sending > 0 else 0.0
 
     def percentile_ms(self, quantile: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -122,6 +128,7 @@ class LoadGenerator:
                 await asyncio.wait_for(self._stopping.wait(), max(0.0, started + index / self.rate - time.monotonic()))
             except asyncio.TimeoutError:
                 pass
+        self.result.sending = time.monotonic() - started
         if tasks:
             await asyncio.wait(list(tasks))
         pool.close()

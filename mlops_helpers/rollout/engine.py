@@ -107,9 +107,10 @@ class Engine:
             state.candidate.servers = alive  # servers of a killed engine that died too are forgotten
         for index in range(len(alive), step["replicas"]):
             self._start_server("candidate", index)
-        self._wait_ready(self._read_active().candidate.servers)
-        # In the routing table with weight 0: the router watches its readiness, no traffic yet.
+        # In the routing with weight 0 before it is ready: no traffic yet, but the router probes its
+        # readiness (and a backend that runs versions as tracks creates the candidate's track here).
         self._route(lambda state: state.routing)
+        self._wait_ready(self._read_active().candidate.servers)
         self.reporter.note(f"v{candidate.version}: {step['replicas']} server(s) ready")
         return "next"
 
@@ -294,8 +295,7 @@ class Engine:
             self._apply(state)
 
     def _apply(self, state: RolloutState) -> None:
-        deployments = [d for d in (state.stable, state.candidate, state.previous) if d is not None and d.servers]
-        self.backend.apply_routing(state.routing, deployments)
+        self.backend.apply_routing(state.routing, state.stable, state.candidate, state.previous)
 
     def _measure(self, names: list[str], interval: float, tally: metrics.Tally) -> bool:
         """One measurement of every named metric over `interval`; True when promoted meanwhile."""
@@ -437,8 +437,7 @@ def abort_rollout(store: StateStore, backend: Backend, reason: str, status: str 
             raise BackendError(f"nothing to abort: the rollout of revision {state.revision} is {state.status}")
         candidate = state.candidate
         state.routing = Routing(weights={state.stable.version: 100} if state.stable else {})
-        kept = [d for d in (state.stable, state.previous) if d is not None and d.servers]
-        backend.apply_routing(state.routing, kept)
+        backend.apply_routing(state.routing, state.stable, None, state.previous)
         state.status, state.reason, state.finished_at = status, reason, time.time()
         state.candidate, state.pause, state.requests = None, None, {}
         finished = state
@@ -462,8 +461,7 @@ def retire_previous(store: StateStore, backend: Backend, only_expired: bool = Fa
         leaving = state.previous.servers
         state.previous.servers = []
         state.previous.keep_until = None
-        kept = [d for d in (state.stable, state.candidate) if d is not None and d.servers]
-        backend.apply_routing(state.routing, kept)
+        backend.apply_routing(state.routing, state.stable, state.candidate, None)
     backend.retire(leaving)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlops_helpers.config import MlopsConfig
 from mlops_helpers.console import Reporter
@@ -34,13 +35,34 @@ def open_environment(config: MlopsConfig, environment: str | None = None) -> Env
     from mlops_helpers.rollout.backends.local import LocalBackend
 
     name = environment or config.deploy.environment
-    if config.deploy.target != "local":
-        # Never fall back to the local backend silently: that would "deploy" somewhere else.
-        raise MlopsError(f"deploy.target: {config.deploy.target!r}: rollouts on Kubernetes are not available yet "
-                         "(the chart and `mlops render` are; see docs/kubernetes.md); use target: local")
+    if config.deploy.target == "kubernetes":
+        return _kubernetes_environment(config, name)
     folder = config.resolve(config.deploy.local.state_dir) / name
     backend = LocalBackend(config.deploy.local, folder, config.root)
     return Environment(name, config, StateStore(folder), backend)
+
+
+def _kubernetes_environment(config: MlopsConfig, name: str) -> Environment:
+    """State in the cluster (any machine with the kubeconfig can steer), versions as Helm release tracks."""
+    import os
+
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    from mlops_helpers.kube.render import find_helm
+    from mlops_helpers.rollout.backends.kubernetes import KubernetesBackend
+    from mlops_helpers.rollout.kube_state import KubeStateStore
+
+    kubeconfig = os.environ.get("KUBECONFIG") or None
+    try:
+        api_client = kube_config.new_client_from_config(config_file=kubeconfig)
+    except Exception as exc:  # the client raises several kinds for a missing or broken kubeconfig
+        raise MlopsError(f"cannot load the kubeconfig ({kubeconfig or '~/.kube/config'}): {exc}") from None
+    namespace = config.deploy.kubernetes.namespace
+    store = KubeStateStore(client.CoreV1Api(api_client), client.CoordinationV1Api(api_client), namespace, name)
+    backend = KubernetesBackend(config, name, lambda: store.require().strategy, api_client,
+                                Path(kubeconfig) if kubeconfig else None, find_helm())
+    return Environment(name, config, store, backend)
 
 
 def deploy(env: Environment, reporter: Reporter, version_ref: str | None, strategy: str | None,
@@ -68,7 +90,8 @@ def deploy(env: Environment, reporter: Reporter, version_ref: str | None, strate
     replicas = env.backend.replicas
     state = RolloutState(
         environment=env.name, model=env.config.model_name, strategy=strategy, revision=env.store.next_revision(),
-        status="progressing", plan=build_plan(strategy, env.deploy, replicas, first_deploy=stable is None),
+        status="progressing", plan=build_plan(strategy, env.deploy, replicas, first_deploy=stable is None,
+                                              backend=env.backend.name),
         stable=stable, candidate=Deployment(str(version.version), str(version.path)), version=str(version.version),
         previous=previous.previous if previous is not None else None,
         routing=previous.routing if previous is not None and stable is not None else Routing(),
@@ -142,7 +165,7 @@ def undo(env: Environment, reporter: Reporter) -> RolloutState:
         state.stable, state.previous = state.previous, Deployment(leaving.version, leaving.artefact)
         state.stable.keep_until = None
         state.routing = Routing(weights={state.stable.version: 100})
-        env.backend.apply_routing(state.routing, [state.stable])
+        env.backend.apply_routing(state.routing, state.stable, None, None)
         state.status, state.finished_at = "rolled_back", time.time()
         state.reason = f"undo: v{state.stable.version} serves 100% again (v{leaving.version} stopped)"
         finished = state

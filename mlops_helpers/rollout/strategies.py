@@ -18,12 +18,23 @@ from mlops_helpers.rollout.spec import AnalysisStep, DeployConfig
 PREVIEW_HEADER = "x-mlops-preview"
 
 
-def build_plan(strategy: str, config: DeployConfig, replicas: int, first_deploy: bool) -> list[dict[str, Any]]:
-    """Steps for a rollout of a candidate version; a first deploy (nothing serving yet) goes straight to 100%."""
-    if first_deploy:
+def build_plan(strategy: str, config: DeployConfig, replicas: int, first_deploy: bool,
+               backend: str = "local") -> list[dict[str, Any]]:
+    """Steps for a rollout of a candidate version; a first deploy (nothing serving yet) goes straight to 100%.
+
+    On Kubernetes, recreate and ramped are the Deployment's own strategies: starting the candidate
+    *is* the whole replacement (one Deployment, `Recreate` or `RollingUpdate`), so their plan is
+    the first-deploy plan.
+    """
+    if first_deploy or (backend == "kubernetes" and strategy in ("recreate", "ramped")):
         return [_start(replicas), _step("switch"), _finish(0.0)]
     builders = {"recreate": _recreate, "ramped": _ramped, "bluegreen": _bluegreen, "canary": _canary, "abtest": _abtest}
-    return builders[strategy](config, replicas)
+    plan = builders[strategy](config, replicas)
+    if backend == "kubernetes":
+        # The smoke test calls the preview through the local router; a cluster's preview Service is
+        # not reachable from here (no port-forward yet), so it is left out rather than faked.
+        plan = [step for step in plan if step["type"] != "smoke_test"]
+    return plan
 
 
 def _recreate(config: DeployConfig, replicas: int) -> list[dict[str, Any]]:

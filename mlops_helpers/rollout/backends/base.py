@@ -35,8 +35,10 @@ class Backend(Protocol):
     def server_alive(self, server: Server) -> bool:
         """The server's process or pod still exists (it may not be ready yet)."""
 
-    def apply_routing(self, routing: Routing, deployments: list[Deployment]) -> None:
-        """Make the router send traffic as `routing` says, among the servers of `deployments`."""
+    def apply_routing(self, routing: Routing, stable: Deployment | None, candidate: Deployment | None,
+                      warm: Deployment | None) -> None:
+        """Send traffic as `routing` says. The roles matter to backends that run versions as tracks
+        (Kubernetes); `warm` is a previous version kept up, without traffic, for an instant undo."""
 
     def retire(self, servers: list[Server], drain_timeout: float = 30.0) -> None:
         """Wait for requests in flight to finish (servers already out of the routing), then stop them."""

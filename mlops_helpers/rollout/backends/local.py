@@ -86,7 +86,9 @@ class LocalBackend:
             raise BackendError(f"router {self.admin_url}/routes answered {status}: {body[:300]!r}")
         return json.loads(body)
 
-    def apply_routing(self, routing: Routing, deployments: list[Deployment]) -> None:
+    def apply_routing(self, routing: Routing, stable: Deployment | None, candidate: Deployment | None,
+                      warm: Deployment | None) -> None:
+        deployments = [d for d in (stable, candidate, warm) if d is not None and d.servers]
         table = {
             "versions": {d.version: {"upstreams": [s.url for s in d.servers]} for d in deployments},
             "weights": {version: weight for version, weight in routing.weights.items()

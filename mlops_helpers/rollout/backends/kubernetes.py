@@ -1,0 +1,173 @@
+"""The Kubernetes backend: each environment is one Helm release of resources/helm/mlops-model.
+
+Versions run as *tracks* of that release (the `stable` Deployment and a `canary` or `preview`
+Deployment for the new version). Every routing change is a `helm upgrade` with the values the
+Jinja templates render for that phase (templates/helm/values-<strategy>.yaml.j2): HTTPRoute
+weights and matches for canary and A/B, the main Service's selector for the blue/green switch.
+Readiness is the Deployment's ready replicas as the API server reports them.
+
+When a rollout finishes, the stable track moves to the new image while the candidate track
+still carries the traffic, and only then is the candidate track removed, so no request ever
+goes to a track that is being replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mlops_helpers.kube import render
+from mlops_helpers.rollout.analysis import Snapshot
+from mlops_helpers.rollout.backends.base import BackendError
+from mlops_helpers.rollout.state import Deployment, Routing, Server
+
+VERSION_LABEL = "mlops.dev/version"
+TRACK_LABEL = "mlops.dev/track"
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(self, config, environment: str, strategy: Callable[[], str], api_client, kubeconfig: Path | None,
+                 helm_path: str, templates_dir: str | None = None) -> None:
+        from kubernetes import client
+
+        kube = config.deploy.kubernetes
+        self.config, self.environment, self._strategy = config, environment, strategy
+        self.namespace, self.release = kube.namespace, render.object_name(config, environment)
+        self.replicas, self.ready_timeout = kube.replicas, config.deploy.local.ready_timeout
+        self.kubeconfig, self.helm, self.templates_dir = kubeconfig, helm_path, templates_dir
+        self.apps, self.core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+
+    @property
+    def url(self) -> str:
+        return f"kube://{self.namespace}/{self.release}"
+
+    def prepare(self) -> None:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.core.read_namespace(self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise BackendError(f"cannot read namespace {self.namespace}: {exc.status} {exc.reason}") from None
+            self.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace)))
+
+    # --- versions as tracks ---------------------------------------------------------------
+
+    def start_server(self, version: str, artefact: str, index: int) -> Server:
+        """A pod of the version's track; the track itself is created by the next apply_routing."""
+        return Server(url=f"{self.url}/v{version}/{index}")
+
+    def server_alive(self, server: Server) -> bool:
+        return self._deployment_of(_version_of(server)) is not None
+
+    def wait_ready(self, servers: list[Server], timeout: float, cancelled: Callable[[], bool]) -> None:
+        for version in sorted({_version_of(server) for server in servers}):
+            wanted = sum(1 for server in servers if _version_of(server) == version)
+            self._wait_version(version, wanted, timeout, cancelled)
+
+    def _wait_version(self, version: str, wanted: int, timeout: float, cancelled: Callable[[], bool],
+                      track: str | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while not cancelled():
+            deployment = self._deployment_of(version, track)
+            status = deployment.status if deployment else None
+            ready = (status.ready_replicas or 0) if status else 0
+            updated = (status.updated_replicas or 0) if status else 0
+            # The controller has seen the latest spec, and no pod of an older template is left.
+            settled = bool(status) and (status.observed_generation or 0) >= deployment.metadata.generation \
+                and (status.replicas or 0) == updated
+            if settled and ready >= wanted and updated >= wanted:
+                return
+            if time.monotonic() > deadline:
+                raise BackendError(f"v{version}: {ready} of {wanted} pod(s) ready after {timeout:.0f}s in "
+                                   f"{self.namespace}: {self._pod_report(version)}")
+            time.sleep(0.5)
+
+    def retire(self, servers: list[Server], drain_timeout: float = 30.0) -> None:
+        """Nothing to stop one by one: apply_routing removes a version's track with its last route."""
+
+    def apply_routing(self, routing: Routing, stable: Deployment | None, candidate: Deployment | None,
+                      warm: Deployment | None) -> None:
+        strategy = self._strategy()
+        stable_info, candidate_info = self._image(stable), self._image(candidate)
+        phase: dict[str, object] = {"mirror": int(routing.mirror["percent"]) if routing.mirror else 0}
+        weight = routing.weights.get(candidate.version, 0) if candidate is not None else 0
+        if strategy == "bluegreen":
+            phase["active"] = "preview" if candidate is not None and weight >= 100 else "stable"
+        elif strategy in ("canary", "abtest") and candidate is not None and (strategy == "canary" or routing.weights):
+            phase["weight"] = weight
+        deployed = self._track_version("stable")
+        if candidate is None and stable_info is not None and deployed not in (None, stable.version):
+            # Finishing: the stable track takes the new image while the candidate track still
+            # carries every request; then the candidate track goes.
+            handover = {**phase, "active": "preview"} if strategy == "bluegreen" else {**phase, "weight": 100}
+            self._upgrade(strategy, stable_info, stable_info, handover)
+            self._wait_version(stable.version, self.replicas, self.ready_timeout, lambda: False, track="stable")
+        self._upgrade(strategy, stable_info, candidate_info, phase)
+
+    def snapshot(self, deployments: list[Deployment]) -> Snapshot:
+        raise BackendError("the built-in metrics are measured by the local router; on Kubernetes set "
+                           "deploy.analysis.provider: prometheus")
+
+    def teardown(self, deployments: list[Deployment]) -> None:
+        self._helm(["uninstall", self.release, "--namespace", self.namespace, "--ignore-not-found"], "helm uninstall")
+
+    # --- helm and the API server ----------------------------------------------------------
+
+    def _upgrade(self, strategy: str, stable, candidate, phase: dict[str, object]) -> None:
+        if stable is None and candidate is None:
+            return
+        values = render.render_values(self.config, strategy, stable, candidate, phase, self.templates_dir, self.environment)
+        render._with_values_file(values, lambda path: self._helm(
+            ["upgrade", "--install", self.release, str(render.chart_dir()), "--namespace", self.namespace,
+             "--values", path], "helm upgrade"))
+
+    def _helm(self, args: list[str], what: str) -> str:
+        extra = ["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else []
+        try:
+            return render._helm(self.helm, [*args, *extra], what)
+        except Exception as exc:  # MlopsError from helm: a backend failure of this rollout
+            raise BackendError(str(exc)) from None
+
+    def _image(self, deployment: Deployment | None):
+        if deployment is None:
+            return None
+        from mlops_helpers.registry import open_registry
+
+        store = open_registry(self.config.registry_path())
+        return render.version_info(store, self.config.model_name, int(deployment.version))
+
+    def _deployments(self) -> list:
+        selector = f"app.kubernetes.io/instance={self.release}"
+        return self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items
+
+    def _deployment_of(self, version: str, track: str | None = None):
+        for deployment in self._deployments():
+            labels = deployment.spec.template.metadata.labels or {}
+            if labels.get(VERSION_LABEL) == version and track in (None, labels.get(TRACK_LABEL)):
+                return deployment
+        return None
+
+    def _track_version(self, track: str) -> str | None:
+        for deployment in self._deployments():
+            labels = deployment.spec.template.metadata.labels or {}
+            if labels.get(TRACK_LABEL) == track:
+                return labels.get(VERSION_LABEL)
+        return None
+
+    def _pod_report(self, version: str) -> str:
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"{VERSION_LABEL}={version}").items
+        lines = []
+        for pod in pods[:5]:
+            ready = next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
+            lines.append(f"{pod.metadata.name} {pod.status.phase}, Ready={ready.status if ready else '?'}"
+                         + (f" ({ready.message})" if ready is not None and ready.message else ""))
+        return "; ".join(lines) or "no pods"
+
+
+def _version_of(server: Server) -> str:
+    return server.url.rsplit("/", 2)[-2].removeprefix("v")
