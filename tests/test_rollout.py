@@ -41,6 +41,18 @@ def first_deploy(env: Environment, variant: str = "good") -> None:
     assert result["status"] == "promoted" and result["stable"] == env.owner.versions[variant], result
 
 
+def deploy_under_load(env: Environment, variant: str):
+    """`mlops deploy` while the load generator runs from just before to just after it."""
+    load = LoadGenerator(env.url, RATE, env.owner.bodies()).start()
+    try:
+        time.sleep(0.5)
+        summary = env.deploy(variant).json()
+        time.sleep(0.5)
+    finally:
+        outcome = load.stop()
+    return summary, outcome
+
+
 def served_share(timeline: list[tuple[float, str, int]], version: str, since: float = 0.0, until: float = float("inf")) -> float:
     window = [entry for entry in timeline if since <= entry[0] <= until]
     return sum(1 for entry in window if entry[1] == version) / max(len(window), 1)
@@ -186,13 +198,7 @@ def test_bluegreen_switches_at_once_and_undo_within_the_keep_window_is_instant(r
 def test_ramped_replaces_servers_in_batches_with_zero_failed_requests(rollout_project: RolloutProject) -> None:
     env = rollout_project.environment("ramped", {"strategy": "ramped", "ramped": {"maxSurge": 1, "maxUnavailable": 0}})
     first_deploy(env)
-    load = LoadGenerator(env.url, RATE, rollout_project.bodies()).start()
-    try:
-        time.sleep(0.5)
-        summary = env.deploy("good2").json()
-        time.sleep(0.5)
-    finally:
-        outcome = load.stop()
+    summary, outcome = deploy_under_load(env, "good2")
     assert summary["status"] == "promoted", summary
     assert outcome.failed == 0, outcome.errors
     old, new = rollout_project.versions["good"], rollout_project.versions["good2"]
@@ -204,13 +210,7 @@ def test_ramped_replaces_servers_in_batches_with_zero_failed_requests(rollout_pr
 def test_recreate_downtime_is_measured_and_reported(rollout_project: RolloutProject) -> None:
     env = rollout_project.environment("recreate", {"strategy": "recreate"})
     first_deploy(env)
-    load = LoadGenerator(env.url, RATE, rollout_project.bodies()).start()
-    try:
-        time.sleep(0.5)
-        summary = env.deploy("good2").json()
-        time.sleep(0.5)
-    finally:
-        outcome = load.stop()
+    summary, outcome = deploy_under_load(env, "good2")
     assert summary["status"] == "promoted", summary
     failures = [entry for entry in outcome.timeline if entry[2] >= 500 or entry[2] == 0]
     assert failures, "recreate stops the old version first: some requests must fail"
