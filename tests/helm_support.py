@@ -61,9 +61,11 @@ def write_config(root: Path, deploy: dict | None = None, **sections) -> Path:
 
 
 def register_packaged(root: Path, model: str, versions: int, production: int | None = None,
-                      without_image: tuple[int, ...] = ()) -> None:
+                      without_image: tuple[int, ...] = (), never_ready: tuple[int, ...] = ()) -> None:
     """`versions` registered versions of `model` in root/registry, each with the image record of
-    `mlops package` (repository and a fixed digest), except those in `without_image`."""
+    `mlops package` (repository and a fixed digest), except those in `without_image`. Versions in
+    `never_ready` get an image from a `never-ready` repository: the test cluster's kwok keeps
+    their pods Running but never Ready, like an image that cannot start."""
     from mlops_helpers.checksums import write_sums
     from mlops_helpers.registry import open_registry
 
@@ -77,7 +79,7 @@ def register_packaged(root: Path, model: str, versions: int, production: int | N
         version = store.register(model, artefact, stage="staging")
         assert version.version == number
         if number not in without_image:
-            repository = REPOSITORY.replace("churn", model)
+            repository = REPOSITORY.replace("churn", f"never-ready-{model}" if number in never_ready else model)
             store.annotate(model, number, image={
                 "repository": repository, "tags": [f"{repository}:{number}"], "digest": DIGESTS[number],
                 "id": "sha256:" + "0" * 64, "size_bytes": 1, "reference": f"{repository}@{DIGESTS[number]}",

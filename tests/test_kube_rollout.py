@@ -8,7 +8,10 @@ their Ready pods, HTTPRoute weights, Service selectors), not traffic.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from conftest import run_mlops
 from helm_support import DIGESTS, REPOSITORY, helm, register_packaged, write_config  # noqa: F401
 
 NAME = "churn-production"
+NEVER_READY = 5  # registered with an image the test cluster never makes Ready (helm_support)
 
 
 @pytest.fixture
@@ -25,12 +29,13 @@ def cluster_project(kube_cluster, helm: str, tmp_path: Path):
 
     namespace = f"rollout-{uuid.uuid4().hex[:8]}"
     root = tmp_path / "churn"
-    register_packaged(root, "churn", 4)
+    register_packaged(root, "churn", NEVER_READY, never_ready=(NEVER_READY,))
     env = {"KUBECONFIG": str(kube_cluster.kubeconfig), "MLOPS_HELM": helm}
     api_client = kube_cluster.api_client()
     yield KubeProject(root, namespace, env, client.AppsV1Api(api_client), client.CoreV1Api(api_client),
                       client.CustomObjectsApi(api_client))
-    client.CoreV1Api(api_client).delete_namespace(namespace)
+    if any(item.metadata.name == namespace for item in client.CoreV1Api(api_client).list_namespace().items):
+        client.CoreV1Api(api_client).delete_namespace(namespace)
 
 
 class KubeProject:
@@ -38,9 +43,10 @@ class KubeProject:
         self.root, self.namespace, self.env = root, namespace, env
         self.apps, self.core, self.custom = apps, core, custom
 
-    def configure(self, **deploy) -> None:
-        kubernetes = {"namespace": self.namespace, "replicas": 2, "gateway": {"name": "public", "namespace": "gateways"}}
-        write_config(self.root, {"kubernetes": kubernetes, "local": {"ready_timeout": 60}, **deploy})
+    def configure(self, ready_timeout: str = "60s", **deploy) -> None:
+        kubernetes = {"namespace": self.namespace, "replicas": 2, "ready_timeout": ready_timeout,
+                      "gateway": {"name": "public", "namespace": "gateways"}}
+        write_config(self.root, {"kubernetes": kubernetes, **deploy})
 
     def mlops(self, *args: str, check: int = 0) -> dict:
         return run_mlops(*args, "--output", "json", cwd=self.root, env=self.env, check=check).json()
@@ -52,10 +58,22 @@ class KubeProject:
             found[labels["mlops.dev/track"]] = (labels["mlops.dev/version"], deployment.status.ready_replicas or 0)
         return found
 
+    def route(self) -> dict:
+        return self.custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", self.namespace,
+                                                        "httproutes", NAME)
+
     def weights(self) -> list[tuple[str, int]]:
-        route = self.custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", self.namespace,
-                                                         "httproutes", NAME)
-        return [(ref["name"], ref.get("weight")) for ref in route["spec"]["rules"][-1]["backendRefs"]]
+        return [(ref["name"], ref.get("weight")) for ref in self.route()["spec"]["rules"][-1]["backendRefs"]]
+
+    def eventually(self, what: Callable[[], object], expected: object, timeout: float = 30.0) -> None:
+        """The controllers (and kwok) act asynchronously: wait until `what()` is `expected`."""
+        deadline = time.monotonic() + timeout
+        while (seen := what()) != expected:
+            assert time.monotonic() < deadline, f"still {seen!r} after {timeout:.0f}s, expected {expected!r}"
+            time.sleep(0.3)
+
+    def pods(self) -> list:
+        return [pod for pod in self.core.list_namespaced_pod(self.namespace).items if not pod.metadata.deletion_timestamp]
 
     def image(self, track: str) -> str:
         deployment = self.apps.read_namespaced_deployment(f"{NAME}-{track}", self.namespace)
@@ -82,6 +100,7 @@ def test_canary_on_kubernetes_steps_the_route_weights_and_abort_restores_stable(
     aborted = project.mlops("rollout", "abort", "--reason", "not today")
     assert aborted["status"] == "aborted" and aborted["weights"] == {"2": 100}
     assert project.weights() == [(NAME, 100)] and project.image("stable") == f"{REPOSITORY}@{DIGESTS[2]}"
+    project.eventually(project.tracks, {"stable": ("2", 2)})  # the canary track's pods are gone
     # The state is in the cluster: the same environment seen from another folder (another machine).
     elsewhere = project.root.parent / "elsewhere"
     write_config(elsewhere, {"kubernetes": {"namespace": project.namespace}})
@@ -112,3 +131,138 @@ def test_ramped_on_kubernetes_is_the_deployments_rolling_update(cluster_project:
     deployment = project.apps.read_namespaced_deployment(f"{NAME}-stable", project.namespace)
     assert deployment.spec.strategy.type == "RollingUpdate" and deployment.spec.strategy.rolling_update.max_surge == 1
     assert project.tracks() == {"stable": ("2", 2)}
+
+
+class Changes:
+    """Every distinct value of `extract(object)` a watch on a kind of object sees, in order."""
+
+    def __init__(self, list_function, *args, extract: Callable[[object], object], **query) -> None:
+        from kubernetes import watch
+
+        self.seen: list[object] = []
+        self._watch, self._extract = watch.Watch(), extract
+        self._thread = threading.Thread(target=self._record, args=(list_function, *args), kwargs=query, daemon=True)
+        self._thread.start()
+
+    def _record(self, list_function, *args, **query) -> None:
+        from urllib3.exceptions import ProtocolError
+
+        try:
+            for change in self._watch.stream(list_function, *args, timeout_seconds=300, **query):
+                value = self._extract(change["object"])
+                if not self.seen or self.seen[-1] != value:
+                    self.seen.append(value)
+        except ProtocolError:  # the stream is cut when the test stops the watch
+            pass
+
+    def stop(self) -> list[object]:
+        self._watch.stop()
+        return self.seen
+
+
+def test_canary_steps_the_route_weights_in_order(cluster_project: KubeProject) -> None:
+    """A watch on the HTTPRoute sees every weight the canary sets, in the order of its steps."""
+    project = cluster_project
+    project.configure(strategy="canary", canary={"steps": [{"set_weight": 10}, {"pause": "1s"}, {"set_weight": 40},
+                                                           {"pause": "1s"}, {"set_weight": 70}]})
+    project.mlops("deploy", "--version", "1")
+    weights = Changes(project.custom.list_namespaced_custom_object, "gateway.networking.k8s.io", "v1",
+                      project.namespace, "httproutes",
+                      extract=lambda route: {ref["name"]: ref.get("weight")
+                                             for ref in route["spec"]["rules"][-1]["backendRefs"]}.get(f"{NAME}-canary"))
+    promoted = project.mlops("deploy", "--version", "2")
+    project.eventually(lambda: weights.seen[-1:], [None])
+    assert promoted["status"] == "promoted" and promoted["stable"] == "2"
+    # 0 while the canary pods start, each step's weight, 100 while the stable track takes v2, then gone.
+    assert weights.stop() == [None, 0, 10, 40, 70, 100, None]
+    assert project.tracks() == {"stable": ("2", 2)} and project.weights() == [(NAME, 100)]
+
+
+@pytest.mark.parametrize("check_value, outcome", [(0.01, "promoted"), (0.5, "aborted")])
+def test_bluegreen_switches_only_after_ready_pods_and_passed_checks(cluster_project: KubeProject, prometheus_server,
+                                                                     check_value: float, outcome: str) -> None:
+    """The pre-promotion check is a real Prometheus query; kwok's pods serve nothing, so its value is
+    set by the query itself. What is tested: the main Service moves to the preview track only
+    once the preview pods are Ready and the check passed, and never when it failed."""
+    project = cluster_project
+    project.configure(strategy="bluegreen", bluegreen={"auto_promote": True, "scale_down_delay": 0,
+                                                       "pre_promotion_analysis": {"count": 1, "interval": "1s"}},
+                      analysis={"provider": "prometheus", "prometheus_url": prometheus_server.url,
+                                "metrics": [{"name": "preview_error_rate", "query": f"vector({check_value})", "max": 0.05}]})
+    project.mlops("deploy", "--version", "1")
+    preview_ready_at_switch: list[int] = []
+
+    def selected_track(service) -> str | None:
+        track = service.spec.selector.get("mlops.dev/track")
+        if track == "preview":
+            preview = project.apps.read_namespaced_deployment(f"{NAME}-preview", project.namespace)
+            preview_ready_at_switch.append(preview.status.ready_replicas or 0)
+        return track
+
+    selectors = Changes(project.core.list_namespaced_service, project.namespace, extract=selected_track,
+                        field_selector=f"metadata.name={NAME}")
+    result = project.mlops("deploy", "--version", "2", check=0 if outcome == "promoted" else 1)
+    assert result["status"] == outcome
+    if outcome == "promoted":
+        project.eventually(lambda: selectors.seen[-1:], ["stable"])
+        # Switched to preview (its 2 pods Ready), then the stable track took v2 and the selector came back.
+        assert selectors.stop() == ["stable", "preview", "stable"]
+        assert preview_ready_at_switch[0] == 2 and project.image("stable") == f"{REPOSITORY}@{DIGESTS[2]}"
+        project.eventually(project.tracks, {"stable": ("2", 2)})
+    else:
+        assert "preview_error_rate" in result["reason"]
+        assert selectors.stop() == ["stable"]  # never switched
+        project.eventually(project.tracks, {"stable": ("1", 2)})
+
+
+@pytest.mark.parametrize("strategy", ["canary", "ramped"])
+def test_version_that_never_becomes_ready_is_rolled_back(cluster_project: KubeProject, strategy: str) -> None:
+    project = cluster_project
+    project.configure(strategy=strategy, ready_timeout="6s", canary={"steps": [{"set_weight": 50}]})
+    project.mlops("deploy", "--version", "1")
+    failed = project.mlops("deploy", "--version", str(NEVER_READY), check=1)
+    assert failed["status"] == "failed" and failed["stable"] == "1"
+    assert f"v{NEVER_READY}: 0 of 2 pod(s) ready after 6s" in failed["reason"]
+    assert "readiness probe failing" in failed["reason"]  # the pods' own Ready condition, quoted
+    # Rolled back by itself: only the stable track, on v1's image, fully Ready; all traffic on it.
+    project.eventually(project.tracks, {"stable": ("1", 2)})
+    assert project.image("stable") == f"{REPOSITORY}@{DIGESTS[1]}" and project.weights() == [(NAME, 100)]
+    project.eventually(lambda: sorted(pod.spec.containers[0].image for pod in project.pods()),
+                       [f"{REPOSITORY}@{DIGESTS[1]}"] * 2)
+    status = project.mlops("rollout", "status")
+    assert status["status"] == "failed" and status["weights"] == {"1": 100}
+
+
+def test_abtest_on_kubernetes_sets_the_header_match_and_abort_restores(cluster_project: KubeProject,
+                                                                       prometheus_server) -> None:
+    project = cluster_project
+    # The A/B counts come from the pods' metrics in Prometheus; kwok's pods serve nothing, so the
+    # test stays below min_samples and ends inconclusive, which pauses.
+    project.configure(strategy="abtest", abtest={"route": [{"header": "x-model-variant", "value": "b"}],
+                                                  "interval": "1s", "max_duration": "3s", "min_samples": 10},
+                      analysis={"prometheus_url": prometheus_server.url, "metrics": [{"name": "error_rate", "max": 0.05}]})
+    project.mlops("deploy", "--version", "1")
+    paused = project.mlops("deploy", "--version", "2", check=3)
+    assert paused["status"] == "paused" and "A/B test inconclusive after 3s" in paused["reason"]
+    assert project.tracks() == {"stable": ("1", 2), "canary": ("2", 2)}
+    rules = project.route()["spec"]["rules"]
+    matched = [rule for rule in rules if any(match.get("headers") for match in rule.get("matches", []))]
+    assert [match["headers"] for match in matched[0]["matches"]] == [
+        [{"type": "Exact", "name": "x-model-variant", "value": "b"}]]
+    assert [ref["name"] for ref in matched[0]["backendRefs"]] == [f"{NAME}-canary"]
+    assert project.weights() == [(NAME, 100), (f"{NAME}-canary", 0)]
+    aborted = project.mlops("rollout", "abort")
+    assert aborted["status"] == "aborted" and aborted["weights"] == {"1": 100}
+    assert project.route()["spec"]["rules"] == [rules[-1] | {"backendRefs": [rules[-1]["backendRefs"][0]]}]
+    project.eventually(project.tracks, {"stable": ("1", 2)})
+
+
+def test_recreate_on_kubernetes_replaces_the_pods(cluster_project: KubeProject) -> None:
+    project = cluster_project
+    project.configure(strategy="recreate")
+    project.mlops("deploy", "--version", "1")
+    promoted = project.mlops("deploy", "--version", "2")
+    assert promoted["status"] == "promoted" and promoted["stable"] == "2"
+    deployment = project.apps.read_namespaced_deployment(f"{NAME}-stable", project.namespace)
+    assert deployment.spec.strategy.type == "Recreate" and deployment.spec.strategy.rolling_update is None
+    assert project.tracks() == {"stable": ("2", 2)} and project.weights() == [(NAME, 100)]

@@ -158,6 +158,32 @@ def test_several_series_is_an_error_unless_aggregated(scraped: Scraped) -> None:
     assert scraped.provider.query(f"sum({query})") >= 3
 
 
+def test_snapshot_of_the_pods_counters_per_version(scraped: Scraped) -> None:
+    """On Kubernetes the analysis reads the model servers' own counters through Prometheus."""
+    from mlops_helpers.rollout.analysis import SERVERS, histogram_quantile
+    from mlops_helpers.rollout.kube_metrics import prometheus_snapshot
+
+    served = scraped.server.predict({"records": [{"x": 1.0}]})  # a 422: counted, not a 5xx
+    assert served.status == 422, served
+    selector = f'job="{scraped.job}"'
+    want = poll(scraped.provider, f'sum(mlops_requests_total{{{selector},endpoint="/predict"}})',
+                lambda value: value is not None and value >= 4)
+    snapshot = prometheus_snapshot(scraped.provider, selector, [scraped.version, "never-served"])
+    counters = snapshot.counters(scraped.version)
+    assert counters.requests == want and counters.errors == 0.0
+    assert counters.buckets[float("inf")] == want and histogram_quantile(0.5, counters.buckets) > 0
+    assert snapshot.counters("never-served").requests == 0.0
+    # The selector keeps other releases (namespaces, jobs) out.
+    elsewhere = prometheus_snapshot(scraped.provider, 'job="another-release"', [scraped.version])
+    assert elsewhere.counters(scraped.version).requests == 0.0
+    # The built-in PromQL over the servers' metrics measures the same version.
+    from mlops_helpers.rollout.analysis import MetricSpec, prometheus_value
+
+    value = prometheus_value(scraped.provider.query, render_query, MetricSpec(name="error_rate", max=0.05),
+                             scraped.version, 30.0, {}, selector, SERVERS)
+    assert value.value == 0.0 and value.samples > 0
+
+
 def test_syntax_error_names_the_query_and_prometheus_reason(prometheus_server: PrometheusServer) -> None:
     query = 'sum(rate(mlops_requests_total{endpoint="/predict"}[10s]'
     with pytest.raises(ProviderError) as caught:

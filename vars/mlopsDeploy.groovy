@@ -1,5 +1,6 @@
 import com.cloudbees.groovy.cps.NonCPS
 import groovy.json.JsonOutput
+import org.mlops.jenkins.DeployTarget
 import org.mlops.jenkins.Shell
 import org.mlops.jenkins.StepArgs
 
@@ -8,53 +9,85 @@ import org.mlops.jenkins.StepArgs
  * outcome into the build result: promoted → SUCCESS; paused → an approval `input`, then
  * `mlops rollout promote` (rejected → `mlops rollout abort`, ABORTED); aborted or rolled
  * back → FAILURE; timed out → `mlops rollout abort`, FAILURE.
+ * `target`, `namespace` and `kubeconfigCredentialsId` (DeployTarget) apply to every command of the
+ * rollout; the kubeconfig is bound only while a command runs, never during an approval.
  */
 Map call(Map args = [:]) {
-    Map checked = StepArgs.check('mlopsDeploy', args, [
-        strategy: [type: String, allowed: ['recreate', 'ramped', 'bluegreen', 'canary', 'abtest']],
-        version: [type: Integer],
-        alias: [type: String],
-        environment: [type: String, default: 'production'],
-        timeout: [type: Integer],
-        approval: [type: Boolean, default: true],
-        approvers: [type: String],
-        approvalTimeout: [type: Integer],
-        config: [type: String, default: 'mlops.yaml'],
-        set: [type: Map, default: [:]],
-        outDir: [type: String, default: 'mlops-out'],
-    ])
-    String problems = joinProblems('mlopsDeploy', checked.error, argumentProblems(args))
+    String problems = argumentErrors('mlopsDeploy', args)
     if (problems) {
         error(problems)
     }
-    Map cfg = checked.args
+    Map cfg = StepArgs.check('mlopsDeploy', args, SPEC + DeployTarget.spec()).args
     List words = ['deploy', '--env', cfg.environment]
     // `mlops deploy --version` takes a number or a registry alias (staging, production, latest).
     words += cfg.version != null ? ['--version', cfg.version.toString()] : []
     words += cfg.alias ? ['--version', cfg.alias] : []
     words += cfg.strategy ? ['--strategy', cfg.strategy] : []
-    words += timeoutArgs(cfg) + configArgs(cfg)
-    return settle('mlopsDeploy', rolloutCommand('mlopsDeploy', words), cfg)
+    words += timeoutArgs(cfg)
+    return settle('mlopsDeploy', rolloutCommand('mlopsDeploy', words, cfg), cfg)
+}
+
+/** mlopsDeploy's own arguments; DeployTarget.spec() adds target, namespace and kubeconfigCredentialsId. */
+@groovy.transform.Field
+static final Map SPEC = [
+    strategy: [type: String, allowed: ['recreate', 'ramped', 'bluegreen', 'canary', 'abtest']],
+    version: [type: Integer],
+    alias: [type: String],
+    environment: [type: String, default: 'production'],
+    timeout: [type: Integer],
+    approval: [type: Boolean, default: true],
+    autoPromote: [type: Boolean, default: false],
+    approvers: [type: String],
+    approvalTimeout: [type: Integer],
+    config: [type: String, default: 'mlops.yaml'],
+    set: [type: Map, default: [:]],
+    outDir: [type: String, default: 'mlops-out'],
+]
+
+/**
+ * Every problem with mlopsDeploy arguments, as one message starting with `step`, or null.
+ * mlopsPipeline checks its `deploy` arguments with it before any stage runs.
+ */
+@NonCPS
+String argumentErrors(String step, Map args) {
+    Map checked = StepArgs.check(step, args, SPEC + DeployTarget.spec())
+    return joinProblems(step, checked.error, argumentProblems(args) + DeployTarget.problems(args))
+}
+
+/**
+ * One `mlops` command of a rollout (deploy, rollout status/promote/resume/abort/undo), with the
+ * rollout's `--config`, `set` and target overrides; with `kubeconfigCredentialsId`, mlopsCli binds
+ * the kubeconfig file to KUBECONFIG around this command alone.
+ */
+Map rolloutCli(String step, Map cfg, List words, List returnCodes) {
+    return mlopsCli(args: words + configArgs(cfg), step: step, returnCodes: returnCodes,
+        credentials: DeployTarget.credentials(cfg))
 }
 
 /** One rollout command (deploy, rollout promote/resume): exits 0, 1, 3 and 4 return; 2 fails the build. */
-Map rolloutCommand(String step, List words) {
-    return mlopsCli(args: words, step: step, returnCodes: [1, 3, 4])
+Map rolloutCommand(String step, List words, Map cfg) {
+    return rolloutCli(step, cfg, words, [1, 3, 4])
 }
 
 /**
  * Turns the result of deploy, rollout promote or rollout resume into the build result.
- * A paused rollout (exit 3) is put to an approval `input` when `cfg.approval`, and promoted on
- * approval, as often as it pauses; without approval it marks the build UNSTABLE.
- * `cfg`: environment, config, timeout, approval, approvers, approvalTimeout, version, alias, outDir.
+ * A paused rollout (exit 3) is promoted at once when `cfg.autoPromote`, else put to an approval
+ * `input` when `cfg.approval` and promoted on approval, as often as it pauses; without either it
+ * marks the build UNSTABLE.
+ * `cfg`: environment, config, set, timeout, approval, autoPromote, approvers, approvalTimeout, version, alias,
+ * outDir, target, namespace, kubeconfigCredentialsId.
  */
 Map settle(String step, Map first, Map cfg) {
     Map result = first
     String target = targetOf(result, cfg)
-    while (result.exitCode == 3 && cfg.approval) {
-        approve(step, result, cfg, target)
-        result = rolloutCommand(step, ['rollout', 'promote', '--env', cfg.environment] + timeoutArgs(cfg) +
-            configArgs(cfg))
+    while (result.exitCode == 3 && (cfg.approval || cfg.autoPromote)) {
+        if (cfg.autoPromote) {
+            echo "${step}: ${target} paused in ${result.env ?: cfg.environment}: ${pauseReason(result)}" +
+                "${trafficText(result)}; promoting it without approval (autoPromote)"
+        } else {
+            approve(step, result, cfg, target)
+        }
+        result = rolloutCommand(step, ['rollout', 'promote', '--env', cfg.environment] + timeoutArgs(cfg), cfg)
         target = targetOf(result, cfg, target)
     }
     String where = "${result.env ?: cfg.environment}"
@@ -115,8 +148,7 @@ void approve(String step, Map result, Map cfg, String target) {
 
 /** `mlops rollout abort`: all traffic back to the stable version at once. */
 Map abortRollout(String step, Map cfg, String reason) {
-    return mlopsCli(args: ['rollout', 'abort', '--env', cfg.environment, '--reason', reason] + configArgs(cfg),
-        step: step)
+    return rolloutCli(step, cfg, ['rollout', 'abort', '--env', cfg.environment, '--reason', reason], [])
 }
 
 /** Writes the final state to `<outDir>/reports/deploy-<environment>.json` and archives it (when outDir is set). */
@@ -128,21 +160,29 @@ void record(Map cfg, Map result) {
     }
 }
 
-/** The same config (and `set` overrides) for every command of one rollout. */
+/** The same config, `set` overrides and target (`--set deploy.target=...`) for every command of one rollout. */
 List configArgs(Map cfg) {
-    return ['--config', cfg.config] + Shell.overrides(cfg.set ?: [:])
+    return ['--config', cfg.config] + Shell.overrides(cfg.set ?: [:]) + DeployTarget.overrides(cfg)
 }
 
 List timeoutArgs(Map cfg) {
     return cfg.timeout != null ? ['--timeout', cfg.timeout.toString()] : []
 }
 
-/** Problems StepArgs cannot see: exclusive and positive arguments. */
+/** Problems StepArgs cannot see: exclusive and positive arguments (the target's: DeployTarget.problems). */
 @NonCPS
 List argumentProblems(Map args) {
     List problems = []
     if (args.version != null && args.alias != null) {
         problems << "give 'version' or 'alias', not both"
+    }
+    if (args.autoPromote == true) {
+        // A pause is promoted without asking: arguments about asking would silently do nothing.
+        List asking = ['approval', 'approvers', 'approvalTimeout'].findAll { key -> args[key] != null }
+        if (asking) {
+            problems << "argument 'autoPromote' promotes pauses without asking: drop " +
+                asking.collect { key -> "'${key}'" }.join(', ')
+        }
     }
     ['version', 'timeout', 'approvalTimeout'].each { key ->
         if (Integer.isInstance(args[key]) && args[key] < 1) {

@@ -3,7 +3,8 @@ import org.mlops.jenkins.StepArgs
 
 /**
  * The whole ML pipeline from mlops.yaml as one declarative pipeline:
- * set up, data, validate data, train, evaluate, register (staging), [package], approve, promote, [deploy].
+ * set up, data, validate data, train, evaluate, register (staging), [package], approve, promote, [deploy];
+ * with `deploy.staging`: deploy to staging, approve production, deploy to production instead of approve and deploy.
  * `mlopsPipeline(config: 'mlops.yaml')` is a complete Jenkinsfile.
  */
 void call(Map args = [:]) {
@@ -26,6 +27,13 @@ void call(Map args = [:]) {
         error("mlopsPipeline: 'deploy' must not set 'version' or 'alias': it deploys the version it registered")
     }
     Map cfg = checked.args
+    if (staged(cfg)) {
+        // Both rollouts' arguments are checked now, not after an hour of training (or after staging).
+        String problems = stagingProblems(cfg)
+        if (problems) {
+            error(problems)
+        }
+    }
     // Declarative agents cannot be chosen inside `agent {}`, so each kind has its own
     // pipeline block; both run the same stages through runStage().
     if (cfg.agent == 'kubernetes') {
@@ -59,7 +67,8 @@ void labelPipeline(Map cfg, String agentLabel) {
                 steps { script { runStage('Package', cfg, state) } }
             }
             stage('Approve') {
-                when { expression { cfg.approval && state.model } }
+                // With deploy.staging the approval comes after staging: 'Approve production'.
+                when { expression { cfg.approval && state.model && !staged(cfg) } }
                 steps { script { runStage('Approve', cfg, state) } }
             }
             stage('Promote') {
@@ -68,8 +77,20 @@ void labelPipeline(Map cfg, String agentLabel) {
                 steps { script { runStage('Promote', cfg, state) } }
             }
             stage('Deploy') {
-                when { expression { cfg.deploy != null && state.model != null } }
+                when { expression { cfg.deploy != null && state.model != null && !staged(cfg) } }
                 steps { script { runStage('Deploy', cfg, state) } }
+            }
+            stage('Deploy to staging') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to staging', cfg, state) } }
+            }
+            stage('Approve production') {
+                when { expression { cfg.approval && staged(cfg) && state.model != null } }
+                steps { script { runStage('Approve production', cfg, state) } }
+            }
+            stage('Deploy to production') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to production', cfg, state) } }
             }
         }
         post {
@@ -107,7 +128,8 @@ void kubernetesPipeline(Map cfg, String podYaml) {
                 steps { script { runStage('Package', cfg, state) } }
             }
             stage('Approve') {
-                when { expression { cfg.approval && state.model } }
+                // With deploy.staging the approval comes after staging: 'Approve production'.
+                when { expression { cfg.approval && state.model && !staged(cfg) } }
                 steps { script { runStage('Approve', cfg, state) } }
             }
             stage('Promote') {
@@ -116,8 +138,20 @@ void kubernetesPipeline(Map cfg, String podYaml) {
                 steps { script { runStage('Promote', cfg, state) } }
             }
             stage('Deploy') {
-                when { expression { cfg.deploy != null && state.model != null } }
+                when { expression { cfg.deploy != null && state.model != null && !staged(cfg) } }
                 steps { script { runStage('Deploy', cfg, state) } }
+            }
+            stage('Deploy to staging') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to staging', cfg, state) } }
+            }
+            stage('Approve production') {
+                when { expression { cfg.approval && staged(cfg) && state.model != null } }
+                steps { script { runStage('Approve production', cfg, state) } }
+            }
+            stage('Deploy to production') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to production', cfg, state) } }
             }
         }
         post {
@@ -171,9 +205,28 @@ void runStage(String name, Map cfg, Map state) {
             currentBuild.description = "${state.model.name} v${state.model.version} in production"
             break
         case 'Deploy':
+        case 'Deploy to production':
             // The rollout's pauses go to the pipeline's approvers unless `deploy` says otherwise.
-            state.deployment = mlopsDeploy([config: cfg.config, version: state.model.version as Integer,
-                approval: cfg.approval, approvers: cfg.approvers] + cfg.deploy)
+            state.deployment = mlopsDeploy(productionDeployArgs(cfg, state.model.version as Integer))
+            break
+        case 'Deploy to staging':
+            // Nobody is asked in staging: its pauses are promoted at once (autoPromote), its analyses still
+            // decide; the human decision is 'Approve production'.
+            state.staging = mlopsDeploy(stagingDeployArgs(cfg, state.model.version as Integer))
+            break
+        case 'Approve production':
+            // Rejected: the build ends ABORTED here; production is never touched, staging keeps the version.
+            String model = "${state.model.name} v${state.model.version}"
+            try {
+                input(message: "Promote ${model} to production? ${stagingText(cfg, state.staging)}", ok: 'Promote',
+                    submitter: cfg.approvers)
+            } catch (InterruptedException rejected) {
+                String why = mlopsDeploy.interruptionReason(rejected)
+                echo "mlopsPipeline: ${model} not promoted to production (${why}); production is unchanged, " +
+                    'staging keeps the new version'
+                currentBuild.description = "${model} in staging, not promoted to production (${why})"
+                throw rejected
+            }
             break
         case 'Report':
             archiveArtifacts(artifacts: '.mlops/*.json', allowEmptyArchive: true)
@@ -181,6 +234,95 @@ void runStage(String name, Map cfg, Map state) {
         default:
             error("mlopsPipeline: no stage named '${name}'")
     }
+}
+
+/** True when `deploy.staging` asks for the staging → approval → production stages. */
+@NonCPS
+boolean staged(Map cfg) {
+    return cfg.deploy != null && cfg.deploy.staging != null
+}
+
+/** The staging Map's keys, then the arguments both rollouts will get, as one message, or null. */
+String stagingProblems(Map cfg) {
+    Object staging = cfg.deploy.staging
+    if (!Map.isInstance(staging)) {
+        return "mlopsPipeline: argument 'deploy.staging' must be a Map, got ${staging.getClass().simpleName} " +
+            "'${staging}'"
+    }
+    String keyProblems = StepArgs.check('mlopsPipeline: deploy.staging', staging as Map, STAGING_SPEC).error
+    if (keyProblems) {
+        return keyProblems
+    }
+    Map stagingArgs = stagingDeployArgs(cfg, null)
+    Map productionArgs = productionDeployArgs(cfg, null)
+    List problems = []
+    String production = mlopsDeploy.argumentErrors('mlopsPipeline: deploy', productionArgs)
+    if (production) {
+        problems << production
+    }
+    String stagingError = mlopsDeploy.argumentErrors('mlopsPipeline: deploy.staging', stagingArgs)
+    if (stagingError) {
+        problems << stagingError
+    }
+    if (stagingArgs.environment == (productionArgs.environment ?: 'production')) {
+        problems << "mlopsPipeline: deploy.staging: 'environment' is '${stagingArgs.environment}', the environment " +
+            "'deploy' rolls out to; staging needs an environment of its own"
+    }
+    return problems ? problems.join('; ') : null
+}
+
+/** mlopsDeploy's arguments for production: the pipeline's config and approval, then `deploy` without `staging`. */
+@NonCPS
+Map productionDeployArgs(Map cfg, Integer version) {
+    Map args = [config: cfg.config, approval: cfg.approval, approvers: cfg.approvers]
+    if (version != null) {
+        args.version = version
+    }
+    cfg.deploy.each { key, value ->
+        if (key != 'staging') {
+            args[key] = value
+        }
+    }
+    return args
+}
+
+/**
+ * mlopsDeploy's arguments for staging: the staging Map's environment, strategy, namespace and
+ * kubeconfigCredentialsId (default: deploy's); config, target, timeout, set and outDir as for production;
+ * pauses promoted without an `input` (autoPromote).
+ */
+@NonCPS
+Map stagingDeployArgs(Map cfg, Integer version) {
+    Map deploy = cfg.deploy
+    Map staging = StepArgs.check('mlopsPipeline: deploy.staging', deploy.staging as Map, STAGING_SPEC).args
+    Map args = [config: cfg.config]
+    STAGING_SHARES.each { key ->
+        if (deploy.containsKey(key)) {
+            args[key] = deploy[key]
+        }
+    }
+    args += [environment: staging.environment, strategy: staging.strategy, autoPromote: true]
+    if (version != null) {
+        args.version = version
+    }
+    if (staging.namespace != null) {
+        args.namespace = staging.namespace
+    }
+    Object credentialsId = staging.kubeconfigCredentialsId ?: deploy.kubeconfigCredentialsId
+    if (credentialsId != null) {
+        args.kubeconfigCredentialsId = credentialsId
+    }
+    return args
+}
+
+/** `It is live in staging (namespace models-staging) at http://...`, for the production approval. */
+@NonCPS
+String stagingText(Map cfg, Map result) {
+    Map staging = stagingDeployArgs(cfg, null)
+    String where = "${result?.env ?: staging.environment}"
+    String namespace = staging.namespace ? " (namespace ${staging.namespace})" : ''
+    String url = result?.url ? " at ${result.url}" : ''
+    return "It is live in ${where}${namespace}${url}."
 }
 
 /** `training.params.max_depth=5 training.seed=7` (spaces or new lines) to [values: Map, invalid: List]. */
@@ -198,6 +340,19 @@ Map parseOverrides(String text) {
     }
     return [values: values, invalid: invalid]
 }
+
+/** `deploy.staging`: where and how the version is tried before the production approval. */
+@groovy.transform.Field
+static final Map STAGING_SPEC = [
+    namespace: [type: String],
+    environment: [type: String, default: 'staging'],
+    strategy: [type: String, default: 'recreate'],
+    kubeconfigCredentialsId: [type: String],
+]
+
+/** The `deploy` arguments the staging rollout shares with production. */
+@groovy.transform.Field
+static final List STAGING_SHARES = ['config', 'target', 'timeout', 'set', 'outDir']
 
 @groovy.transform.Field
 static final String OVERRIDES_HELP = 'Override mlops.yaml for this build, e.g. ' +

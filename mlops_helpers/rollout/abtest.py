@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from mlops_helpers.rollout.analysis import VersionCounters
+from mlops_helpers.rollout.backends.base import BackendError
 from mlops_helpers.rollout.state import RolloutState, Routing
 
 if TYPE_CHECKING:
@@ -46,7 +47,12 @@ class AbTest:
         while time.time() - started < step["max_duration"]:
             if engine._wait(min(step["interval"], step["max_duration"] - (time.time() - started))):
                 return "next"  # promoted by hand
-            comparison = self._compare(a.version, b.version, baseline, looks)
+            try:
+                comparison = self._compare(a.version, b.version, baseline, looks)
+            except BackendError as exc:  # one missed look (metrics unreachable) is not a verdict
+                engine.store.event("abtest", f"no measurement: {exc}", verdict="error", revision=state.revision)
+                engine.reporter.note(f"  {'error':<17} no measurement: {exc}")
+                continue
             self._record(comparison)
             if comparison.verdict == "winner":
                 if comparison.winner == b.version:

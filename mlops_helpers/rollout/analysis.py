@@ -130,36 +130,54 @@ def builtin_value(metric: str, delta: VersionCounters, seconds: float) -> Value:
     raise ValueError(f"unknown built-in metric {metric!r}")
 
 
-# Built-in metrics as PromQL over the router's and model servers' metrics. `or vector(0)` on
-# error counts: with no 5xx at all the series does not exist, which must read as 0, not no-data.
-PROMQL = {
-    "error_rate": ('(sum(increase(mlops_router_requests_total{version="{{version}}",code=~"5.."SELECTOR}[{{interval}}])) or vector(0))'
-                   ' / sum(increase(mlops_router_requests_total{version="{{version}}"SELECTOR}[{{interval}}]))'),
-    "request_rate": 'sum(rate(mlops_router_requests_total{version="{{version}}"SELECTOR}[{{interval}}]))',
-    "accuracy": ('sum(increase(mlops_feedback_correct_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'
-                 ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'),
-    "mean_abs_error": ('sum(increase(mlops_feedback_abs_error_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'
-                       ' / sum(increase(mlops_feedback_rows_total{model_version="{{version}}"SELECTOR}[{{interval}}]))'),
-    **{name: (f"1000 * histogram_quantile({q}, sum by (le) "
-              '(rate(mlops_router_request_duration_seconds_bucket{version="{{version}}"SELECTOR}[{{interval}}])))')
-       for name, q in _QUANTILES.items()},
-}
-SAMPLES_PROMQL = {
-    "requests": 'sum(increase(mlops_router_requests_total{version="{{version}}"SELECTOR}[{{interval}}]))',
-    "feedback": 'sum(increase(mlops_feedback_rows_total{model_version="{{version}}"SELECTOR}[{{interval}}]))',
-}
+@dataclass(frozen=True)
+class RequestMetrics:
+    """Where the request counters of a version live: the local router's, or the model servers' own
+    (on Kubernetes there is no router; the pods' metrics are scraped instead)."""
+
+    requests: str  # counter of answered requests
+    duration: str  # latency histogram (base name)
+    version: str  # label naming the version
+    status: str  # label with the HTTP status
+    only: str  # extra matchers: which requests count
+
+
+ROUTER = RequestMetrics("mlops_router_requests_total", "mlops_router_request_duration_seconds", "version", "code", "")
+SERVERS = RequestMetrics("mlops_requests_total", "mlops_request_duration_seconds", "model_version", "status",
+                         ',endpoint="/predict"')
+
+
+def builtin_promql(source: RequestMetrics) -> tuple[dict[str, str], dict[str, str]]:
+    """The built-in metrics as PromQL over `source`'s counters and the servers' feedback counters,
+    and the queries counting their samples. `or vector(0)` on error counts: with no 5xx at all the
+    series does not exist, which must read as 0, not no-data."""
+    matchers = f'{source.version}="{{{{version}}}}"{source.only}SELECTOR'
+    requests = f"sum(increase({source.requests}{{{matchers}}}[{{{{interval}}}}]))"
+    errors = f'sum(increase({source.requests}{{{matchers},{source.status}=~"5.."}}[{{{{interval}}}}]))'
+    feedback = 'sum(increase(mlops_feedback_{what}_total{{model_version="{{{{version}}}}"SELECTOR}}[{{{{interval}}}}]))'
+    metrics = {
+        "error_rate": f"({errors} or vector(0)) / {requests}",
+        "request_rate": f"sum(rate({source.requests}{{{matchers}}}[{{{{interval}}}}]))",
+        "accuracy": f"{feedback.format(what='correct')} / {feedback.format(what='rows')}",
+        "mean_abs_error": f"{feedback.format(what='abs_error')} / {feedback.format(what='rows')}",
+        **{name: f"1000 * histogram_quantile({q}, sum by (le) (rate({source.duration}_bucket{{{matchers}}}[{{{{interval}}}}])))"
+           for name, q in _QUANTILES.items()},
+    }
+    return metrics, {"requests": requests, "feedback": feedback.format(what="rows")}
 
 
 def prometheus_value(query_fn: Callable[[str], float | None], render: Callable[..., str], metric: MetricSpec,
-                     version: str, seconds: float, variables: dict[str, str], selector: str = "") -> Value:
+                     version: str, seconds: float, variables: dict[str, str], selector: str = "",
+                     source: RequestMetrics = ROUTER) -> Value:
     """A metric through Prometheus: the user's query, or the built-in one, plus its sample count."""
     interval = f"{max(int(math.ceil(seconds)), 2)}s"
     params = {**variables, "version": version, "interval": interval}
     if metric.query:
         return Value(query_fn(render(metric.query, **params)), None)
-    value = query_fn(render(with_selector(PROMQL[metric.name], selector), **params))
+    queries, sample_queries = builtin_promql(source)
+    value = query_fn(render(with_selector(queries[metric.name], selector), **params))
     kind = "feedback" if metric.name in ("accuracy", "mean_abs_error") else "requests"
-    samples = query_fn(render(with_selector(SAMPLES_PROMQL[kind], selector), **params))
+    samples = query_fn(render(with_selector(sample_queries[kind], selector), **params))
     return Value(value, samples or 0.0)
 
 

@@ -401,8 +401,9 @@ class MetricSource:
 
         provider = PrometheusProvider(self.config.analysis.prometheus_url)
         try:
+            source = metrics.SERVERS if self.config.target == "kubernetes" else metrics.ROUTER
             value = metrics.prometheus_value(provider.query, render_query, spec, version, seconds,
-                                             self.variables, self.config.analysis.prometheus_selector)
+                                             self.variables, self.config.metrics_selector(), source)
         except ProviderError as exc:
             return _error(spec, version, str(exc))
         return metrics.judge(spec, version, value)
@@ -424,7 +425,7 @@ def abort_rollout(store: StateStore, backend: Backend, reason: str, status: str 
         raise BackendError(f"nothing to abort: the rollout of revision {state.revision} is {state.status}")
     replicas = backend.replicas
     stable = state.stable
-    if stable is not None and stable.servers is not None:
+    if stable is not None and stable.servers is not None and not backend.routing_restores_stable:
         alive = [s for s in stable.servers if backend.server_alive(s)]
         # Recreate and ramped shrink the stable version: bring it back before moving traffic.
         missing = [backend.start_server(stable.version, stable.artefact, index) for index in range(len(alive), replicas)]

@@ -97,15 +97,47 @@ class PrometheusProvider:
 
     def query(self, promql: str) -> float | None:
         """The value of an instant query; None when there is no data (empty vector, NaN or ±Inf)."""
+        result_type, result = self._instant(promql)
+        fail = self._failure(promql)
+        try:
+            if result_type == "scalar":
+                return _number(result[1])
+            if result_type == "vector":
+                if not result:
+                    return None
+                if len(result) > 1:
+                    shown = ", ".join(_series(item.get("metric", {})) for item in result[:5])
+                    more = f" and {len(result) - 5} more" if len(result) > 5 else ""
+                    raise fail(f"{len(result)} series came back ({shown}{more}), one value is needed: "
+                               "aggregate the query, e.g. sum(...)")
+                return _number(result[0]["value"][1])
+        except (TypeError, KeyError, IndexError, ValueError) as exc:
+            raise fail(f"malformed {result_type} result {_snippet(json.dumps(result))}: {exc!r}") from None
+        raise fail(f"the result is a {result_type}, not a scalar or vector")
+
+    def series(self, promql: str) -> list[tuple[dict[str, str], float | None]]:
+        """Every series of an instant vector query as (labels, value); value None for NaN or ±Inf."""
+        result_type, result = self._instant(promql)
+        fail = self._failure(promql)
+        if result_type != "vector":
+            raise fail(f"the result is a {result_type}, not an instant vector")
+        try:
+            return [(dict(item.get("metric", {})), _number(item["value"][1])) for item in result]
+        except (TypeError, KeyError, IndexError, ValueError) as exc:
+            raise fail(f"malformed vector result {_snippet(json.dumps(result))}: {exc!r}") from None
+
+    def _failure(self, promql: str):
+        return lambda reason: ProviderError(f"Prometheus at {self.url}: query {_shorten(promql)!r} failed: {reason}")
+
+    def _instant(self, promql: str) -> tuple[object, object]:
+        """(resultType, result) of `POST /api/v1/query`; a matrix result is refused."""
         endpoint = f"{self.url}/api/v1/query"
         form = urllib.parse.urlencode({"query": promql, "timeout": f"{self.timeout:g}s"}).encode()
         request = urllib.request.Request(endpoint, data=form, method="POST", headers={
             "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
             "User-Agent": "mlops-helpers-rollout"})
 
-        def fail(reason: str) -> ProviderError:
-            return ProviderError(f"Prometheus at {self.url}: query {_shorten(promql)!r} failed: {reason}")
-
+        fail = self._failure(promql)
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 body = response.read()
@@ -129,24 +161,10 @@ class PrometheusProvider:
         if not isinstance(data, dict):
             raise fail(f"the answer has no data: {_snippet(body)}")
         result_type, result = data.get("resultType"), data.get("result")
-        try:
-            if result_type == "scalar":
-                return _number(result[1])
-            if result_type == "vector":
-                if not result:
-                    return None
-                if len(result) > 1:
-                    shown = ", ".join(_series(item.get("metric", {})) for item in result[:5])
-                    more = f" and {len(result) - 5} more" if len(result) > 5 else ""
-                    raise fail(f"{len(result)} series came back ({shown}{more}), one value is needed: "
-                               "aggregate the query, e.g. sum(...)")
-                return _number(result[0]["value"][1])
-        except (TypeError, KeyError, IndexError, ValueError) as exc:
-            raise fail(f"malformed {result_type} result {_snippet(json.dumps(result))}: {exc!r}") from None
         if result_type == "matrix":
             raise fail("the result is a range vector (matrix); use an instant query, e.g. wrap "
                        "the range selector in rate(...) or sum_over_time(...)")
-        raise fail(f"the result is a {result_type}, not a scalar or vector")
+        return result_type, result
 
 
 def _loopback(host: str) -> bool:

@@ -98,9 +98,10 @@ class AnalysisConfig(Spec):
     provider: Literal["builtin", "prometheus"] = Field(
         default="builtin", description="builtin scrapes the router and model servers; prometheus queries its HTTP API")
     prometheus_url: str = Field(default="http://127.0.0.1:9090", validation_alias=camel("prometheus_url"))
-    prometheus_selector: str = Field(
-        default='env="{{env}}"', validation_alias=camel("prometheus_selector"),
-        description="label matchers added to the built-in metrics' PromQL, so several environments share one Prometheus")
+    prometheus_selector: str | None = Field(
+        default=None, validation_alias=camel("prometheus_selector"),
+        description="label matchers added to the built-in metrics' PromQL, so several environments share one "
+                    'Prometheus (default: env="{{env}}" locally, namespace="<namespace>" on Kubernetes)')
     interval: Duration = Field(default=5.0, gt=0, description="time between measurements")
     count: int = Field(default=3, ge=1, description="measurements per analysis step")
     failure_limit: int = Field(default=0, ge=0, validation_alias=camel("failure_limit"),
@@ -328,6 +329,8 @@ class KubernetesTarget(Spec):
     name: str | None = Field(default=None, pattern=_DNS_1035, max_length=40,
                              description="prefix of the objects' names and the Helm release (default: <model>-<environment>)")
     replicas: int = Field(default=2, ge=1, le=1000, description="pods per track (per version) when the autoscaler is off")
+    ready_timeout: Duration = Field(default=300.0, gt=0, validation_alias=camel("ready_timeout"),
+                                    description="how long a version's pods may take to become Ready before the rollout fails and rolls back")
     resources: ComputeResources = Field(default_factory=ComputeResources, description="requests and limits of each model-server pod")
     hpa: HpaConfig = Field(default_factory=HpaConfig, description="horizontal autoscaling on CPU")
     gateway: GatewayRef | None = Field(default=None, description="route through the Gateway API (HTTPRoute weights and matches)")
@@ -363,6 +366,15 @@ class DeployConfig(Spec):
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
     abtest: AbTestConfig = Field(default_factory=AbTestConfig)
     mirror: MirrorConfig | None = Field(default=None, description="shadow traffic to the new version during the rollout")
+
+    def metrics_selector(self) -> str:
+        """Label matchers the built-in PromQL adds: the local backend's file_sd targets carry an env
+        label; pods scraped the usual way (kubernetes_sd_configs) carry their namespace."""
+        if self.analysis.prometheus_selector is not None:
+            return self.analysis.prometheus_selector
+        if self.target == "kubernetes":
+            return f'namespace="{self.kubernetes.namespace}"'
+        return 'env="{{env}}"'
 
     @model_validator(mode="after")
     def _steps_name_known_metrics(self) -> "DeployConfig":

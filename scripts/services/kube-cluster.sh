@@ -16,7 +16,8 @@
 # $MLOPS_CACHE_DIR/kube/cluster-6443/kubeconfig, beside the pid files and logs/ of that cluster.
 #
 # Fake nodes: kwok-node-0 .. kwok-node-(N-1) (label type=kwok, 32 CPUs, 256Gi, 110 pods each). A Pod is
-# Running and Ready almost at once, except a Pod labelled mlops.dev/never-ready: "true", which
+# Running and Ready almost at once, except a Pod labelled mlops.dev/never-ready: "true" or with an image
+# whose reference contains "never-ready", which
 # becomes Running with its containers started but never Ready (like a failing readiness probe), so a
 # rollout of such a version never becomes available. The Gateway API standard-channel CRDs
 # (gateway.networking.k8s.io: Gateway, HTTPRoute, ...) are installed at start.
@@ -146,7 +147,8 @@ extendedKeyUsage=clientAuth"
 # ------------------------------------------------------------------------------------------ kwok
 # kwok needs Stage definitions for everything it simulates: the "fast" node and pod stages shipped in
 # sigs.k8s.io/kwok (kustomize/stage/{node/fast,node/heartbeat-with-lease,pod/fast}) with one change:
-# Pods labelled mlops.dev/never-ready=true get the stage pod-never-ready instead of pod-ready.
+# Pods labelled mlops.dev/never-ready=true, and Pods with an image whose reference contains
+# "never-ready" (an image that cannot start), get the stage pod-never-ready instead of pod-ready.
 write_kwok_config() {
   cat >"$RUN/kwok.yaml" <<'EOF'
 # Written by scripts/services/kube-cluster.sh (rewritten on every start).
@@ -279,7 +281,7 @@ spec:
     - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
       operator: 'NotIn'
       values: ['True']
-    - key: '.metadata.labels["mlops.dev/never-ready"]'
+    - key: '(.metadata.labels["mlops.dev/never-ready"] == "true") or any(.spec.containers[]; .image | contains("never-ready"))'
       operator: 'NotIn'
       values: ['true']
   next:
@@ -350,7 +352,8 @@ spec:
       phase: Running
       startTime: {{ $now | Quote }}
 ---
-# mlops.dev/never-ready: "true" -> Running, containers started, never Ready (a failing readiness probe).
+# mlops.dev/never-ready: "true" or a never-ready image -> Running, containers started, never Ready
+# (a failing readiness probe). The key is a jq expression (kwok evaluates selector keys with gojq).
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -364,7 +367,7 @@ spec:
     - key: '.status.phase'
       operator: 'In'
       values: ['Pending']
-    - key: '.metadata.labels["mlops.dev/never-ready"]'
+    - key: '(.metadata.labels["mlops.dev/never-ready"] == "true") or any(.spec.containers[]; .image | contains("never-ready"))'
       operator: 'In'
       values: ['true']
   next:

@@ -1,4 +1,4 @@
-"""The small interface every backend implements (local processes today, Kubernetes next)."""
+"""The small interface every backend implements (local processes and Kubernetes)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ class Backend(Protocol):
     name: str
     replicas: int  # servers (or pods) per version
     ready_timeout: float  # seconds a new server may take to become ready
+    # True when apply_routing alone brings the stable version back to full scale (on Kubernetes the
+    # Deployment controller does it); False when its servers must be started first (local processes).
+    routing_restores_stable: bool
 
     @property
     def url(self) -> str:

@@ -4,7 +4,8 @@ Versions run as *tracks* of that release (the `stable` Deployment and a `canary`
 Deployment for the new version). Every routing change is a `helm upgrade` with the values the
 Jinja templates render for that phase (templates/helm/values-<strategy>.yaml.j2): HTTPRoute
 weights and matches for canary and A/B, the main Service's selector for the blue/green switch.
-Readiness is the Deployment's ready replicas as the API server reports them.
+Readiness is the Deployment's ready replicas as the API server reports them; the analysis
+metrics are the pods' own counters, through Prometheus.
 
 When a rollout finishes, the stable track moves to the new image while the candidate track
 still carries the traffic, and only then is the candidate track removed, so no request ever
@@ -28,6 +29,7 @@ TRACK_LABEL = "mlops.dev/track"
 
 class KubernetesBackend:
     name = "kubernetes"
+    routing_restores_stable = True  # the stable values roll the Deployment back
 
     def __init__(self, config, environment: str, strategy: Callable[[], str], api_client, kubeconfig: Path | None,
                  helm_path: str, templates_dir: str | None = None) -> None:
@@ -36,7 +38,7 @@ class KubernetesBackend:
         kube = config.deploy.kubernetes
         self.config, self.environment, self._strategy = config, environment, strategy
         self.namespace, self.release = kube.namespace, render.object_name(config, environment)
-        self.replicas, self.ready_timeout = kube.replicas, config.deploy.local.ready_timeout
+        self.replicas, self.ready_timeout = kube.replicas, kube.ready_timeout
         self.kubeconfig, self.helm, self.templates_dir = kubeconfig, helm_path, templates_dir
         self.apps, self.core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
 
@@ -83,8 +85,10 @@ class KubernetesBackend:
             if settled and ready >= wanted and updated >= wanted:
                 return
             if time.monotonic() > deadline:
-                raise BackendError(f"v{version}: {ready} of {wanted} pod(s) ready after {timeout:.0f}s in "
-                                   f"{self.namespace}: {self._pod_report(version)}")
+                pods = self._pods(version)
+                ready_pods = sum(1 for pod in pods if getattr(_ready_condition(pod), "status", None) == "True")
+                raise BackendError(f"v{version}: {ready_pods} of {wanted} pod(s) ready after {timeout:.0f}s in "
+                                   f"{self.namespace}: {_pod_report(pods)}")
             time.sleep(0.5)
 
     def retire(self, servers: list[Server], drain_timeout: float = 30.0) -> None:
@@ -110,8 +114,16 @@ class KubernetesBackend:
         self._upgrade(strategy, stable_info, candidate_info, phase)
 
     def snapshot(self, deployments: list[Deployment]) -> Snapshot:
-        raise BackendError("the built-in metrics are measured by the local router; on Kubernetes set "
-                           "deploy.analysis.provider: prometheus")
+        """The model-server pods' counters per version, through Prometheus (rollout/kube_metrics.py)."""
+        from mlops_helpers.rollout.kube_metrics import prometheus_snapshot
+        from mlops_helpers.rollout.prometheus import PrometheusProvider, ProviderError
+
+        try:
+            provider = PrometheusProvider(self.config.deploy.analysis.prometheus_url)
+            return prometheus_snapshot(provider, self.config.deploy.metrics_selector(),
+                                       [deployment.version for deployment in deployments])
+        except ProviderError as exc:
+            raise BackendError(f"metrics of the pods in {self.namespace}: {exc}") from None
 
     def teardown(self, deployments: list[Deployment]) -> None:
         self._helm(["uninstall", self.release, "--namespace", self.namespace, "--ignore-not-found"], "helm uninstall")
@@ -159,14 +171,21 @@ class KubernetesBackend:
                 return labels.get(VERSION_LABEL)
         return None
 
-    def _pod_report(self, version: str) -> str:
-        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"{VERSION_LABEL}={version}").items
-        lines = []
-        for pod in pods[:5]:
-            ready = next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
-            lines.append(f"{pod.metadata.name} {pod.status.phase}, Ready={ready.status if ready else '?'}"
-                         + (f" ({ready.message})" if ready is not None and ready.message else ""))
-        return "; ".join(lines) or "no pods"
+    def _pods(self, version: str) -> list:
+        return self.core.list_namespaced_pod(self.namespace, label_selector=f"{VERSION_LABEL}={version}").items
+
+
+def _ready_condition(pod):
+    return next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
+
+
+def _pod_report(pods: list) -> str:
+    lines = []
+    for pod in pods[:5]:
+        ready = _ready_condition(pod)
+        lines.append(f"{pod.metadata.name} {pod.status.phase}, Ready={ready.status if ready else '?'}"
+                     + (f" ({ready.message})" if ready is not None and ready.message else ""))
+    return "; ".join(lines) or "no pods"
 
 
 def _version_of(server: Server) -> str:

@@ -32,6 +32,7 @@ STOP_TIMEOUT = 15.0  # the model server's graceful shutdown allows 10 s
 
 class LocalBackend:
     name = "local"
+    routing_restores_stable = False
 
     def __init__(self, target: LocalTarget, folder: Path, project_root: Path) -> None:
         self.target = target

@@ -214,23 +214,23 @@ class MlopsDeployTest {
     @Test
     void argumentErrorsAreAllReportedBeforeAnythingRuns() {
         assertEquals("mlopsDeploy: give 'version' or 'alias', not both",
-            failure('mlopsDeploy', [version: 4, alias: 'staging']))
+            MlopsTestSupport.refusal('mlopsDeploy', [version: 4, alias: 'staging']))
         assertEquals("mlopsDeploy: argument 'strategy' is 'linear', allowed: " +
             'recreate, ramped, bluegreen, canary, abtest',
-            failure('mlopsDeploy', [strategy: 'linear']))
-        String several = failure('mlopsDeploy', [stratgy: 'canary', approval: 'yes', version: 4, alias: 'x',
+            MlopsTestSupport.refusal('mlopsDeploy', [strategy: 'linear']))
+        String several = MlopsTestSupport.refusal('mlopsDeploy', [stratgy: 'canary', approval: 'yes', version: 4, alias: 'x',
             timeout: 0])
         assertTrue(several, several.startsWith("mlopsDeploy: unknown argument 'stratgy' (allowed: "))
         ["argument 'approval' must be a Boolean, got String", "give 'version' or 'alias', not both",
          "argument 'timeout' must be at least 1, got 0"].each { part -> assertTrue(several, several.contains(part)) }
-        assertEquals("mlopsRollout: missing required argument 'action'", failure('mlopsRollout', [:]))
+        assertEquals("mlopsRollout: missing required argument 'action'", MlopsTestSupport.refusal('mlopsRollout', [:]))
         assertEquals("mlopsRollout: argument 'action' is 'restart', allowed: status, promote, abort, resume, undo",
-            failure('mlopsRollout', [action: 'restart']))
+            MlopsTestSupport.refusal('mlopsRollout', [action: 'restart']))
         assertEquals("mlopsRollout: argument 'full' only applies to action promote, not 'abort'; " +
             "argument 'timeout' only applies to action promote or resume, not 'abort'",
-            failure('mlopsRollout', [action: 'abort', full: true, timeout: 60]))
+            MlopsTestSupport.refusal('mlopsRollout', [action: 'abort', full: true, timeout: 60]))
         assertEquals("mlopsRollout: argument 'reason' only applies to action abort, not 'promote'",
-            failure('mlopsRollout', [action: 'promote', reason: 'because']))
+            MlopsTestSupport.refusal('mlopsRollout', [action: 'promote', reason: 'because']))
     }
 
     // ------------------------------------------------------------------ mlopsRollout
@@ -330,7 +330,9 @@ class MlopsDeployTest {
         BuildResult build = f.h.runJenkinsfile("@Library('mlops') _\nmlopsPipeline(approval: false)")
 
         assertEquals(build.log, 'SUCCESS', build.result)
-        assertEquals(['Package', 'Approve', 'Deploy'], build.stagesSkipped)
+        // The staging stages are declared too (declarative stages are static) and skipped without deploy.staging.
+        assertEquals(['Package', 'Approve', 'Deploy', 'Deploy to staging', 'Approve production', 'Deploy to production'],
+            build.stagesSkipped)
         assertTrue(f.h.callsTo('mlopsDeploy').isEmpty())
         assertEquals(1, f.mlops.calls().size())
     }
@@ -348,7 +350,7 @@ class MlopsDeployTest {
     // ------------------------------------------------------------------ helpers
 
     /** The pipeline's training stages stand in for themselves; Register hands over version 4. */
-    private static void stubTrainingSteps(PipelineHarness h) {
+    static void stubTrainingSteps(PipelineHarness h) {
         ['mlopsSetup', 'mlopsData', 'mlopsValidateData', 'mlopsTrain', 'mlopsEvaluate'].each { name ->
             h.stubVar(name) { Map a -> [ok: true] }
         }
@@ -358,18 +360,6 @@ class MlopsDeployTest {
     private static Map report(Fixture f) {
         return new groovy.json.JsonSlurperClassic().parseText(
             new File(f.ws, 'mlops-out/reports/deploy-production.json').text) as Map
-    }
-
-    private static String failure(String step, Map args) {
-        PipelineHarness h = MlopsTestSupport.harness(MlopsTestSupport.tempDir('ws-'))
-        try {
-            h.callStep(step, args)
-        } catch (AbortException e) {
-            assertTrue('no sh may run before validation', h.callsTo('sh').isEmpty())
-            return e.message
-        }
-        fail("${step}(${args}) was accepted")
-        return null
     }
 
     /** A workspace, a harness, and the mock `mlops` answering in order. */
@@ -392,7 +382,8 @@ class MlopsDeployTest {
 
     /**
      * The MOCK `mlops`: call N prints answers[N-1].json and exits with answers[N-1].status;
-     * its arguments, one a line, go to call-N.txt. A call beyond the answers exits 2.
+     * its arguments, one a line, go to call-N.txt, and the content of the file $KUBECONFIG names
+     * (when set) to kubeconfig-N.txt. A call beyond the answers exits 2.
      */
     static class FakeMlops {
 
@@ -412,6 +403,7 @@ dir='${dir.path}'
 n=\$((\$(cat "\$dir/count") + 1))
 echo "\$n" > "\$dir/count"
 printf '%s\\n' "\$@" > "\$dir/call-\$n.txt"
+if [ -n "\${KUBECONFIG:-}" ]; then cat "\$KUBECONFIG" > "\$dir/kubeconfig-\$n.txt"; fi
 if [ ! -f "\$dir/\$n.status" ]; then
   printf '{"ok": false, "error": "mock mlops: no answer for call %s"}' "\$n"
   exit 2
@@ -426,6 +418,15 @@ exit "\$(cat "\$dir/\$n.status")"
         List<List<String>> calls() {
             int count = new File(dir, 'count').text.trim() as int
             return (1..<(count + 1)).collect { n -> new File(dir, "call-${n}.txt").readLines() }
+        }
+
+        /** For every call so far, the kubeconfig it saw through KUBECONFIG (its content), or null. */
+        List<String> kubeconfigs() {
+            int count = new File(dir, 'count').text.trim() as int
+            return (1..<(count + 1)).collect { n ->
+                File seen = new File(dir, "kubeconfig-${n}.txt")
+                seen.isFile() ? seen.text : null
+            }
         }
 
     }

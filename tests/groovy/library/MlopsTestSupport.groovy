@@ -52,4 +52,17 @@ class MlopsTestSupport {
         return new groovy.json.JsonSlurperClassic().parseText(out) as Map
     }
 
+
+    /** The error of `step(args)`, which must be refused before any `sh` runs. */
+    static String refusal(String step, Map args) {
+        PipelineHarness h = harness(tempDir('ws-'))
+        try {
+            h.callStep(step, args)
+        } catch (hudson.AbortException e) {
+            org.junit.Assert.assertTrue('no sh may run before validation', h.callsTo('sh').isEmpty())
+            return e.message
+        }
+        org.junit.Assert.fail("${step}(${args}) was accepted")
+        return null
+    }
 }

@@ -21,7 +21,8 @@ class PipelineEndToEndTest {
         assertEquals(result.log, 'SUCCESS', result.result)
         assertEquals(['Set up', 'Data', 'Validate data', 'Train', 'Evaluate', 'Register', 'Approve', 'Promote'],
             result.stagesRun)
-        assertEquals(['Package', 'Deploy'], result.stagesSkipped)
+        assertEquals(['Package', 'Deploy', 'Deploy to staging', 'Approve production', 'Deploy to production'],
+            result.stagesSkipped)
         Map production = MlopsTestSupport.mlopsJson(ws, ['registry', 'show', '@production'])
         assertEquals(1, production.version)
         assertEquals('breast-cancer v1 in production', result.description)
