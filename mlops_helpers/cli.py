@@ -535,5 +535,9 @@ from mlops_helpers.render_cli import render  # noqa: E402
 
 main.add_command(render)
 
+from mlops_helpers.monitor_cli import monitor  # noqa: E402
+
+main.add_command(monitor)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_helpers.errors import ConfigError
+from mlops_helpers.monitoring.spec import MonitoringConfig
 from mlops_helpers.rollout.spec import DeployConfig
 
 DEFAULT_CONFIG_FILE = "mlops.yaml"
@@ -122,10 +123,6 @@ class PackageConfig(StrictModel):
     )
 
 
-class ReservedSection(StrictModel):
-    """Placeholder for sections that later stages define (monitoring)."""
-
-
 class MlopsConfig(StrictModel):
     version: Literal[1] = 1
     project: str = Field(pattern=PROJECT_NAME_PATTERN, max_length=63)
@@ -135,7 +132,8 @@ class MlopsConfig(StrictModel):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     package: PackageConfig = Field(default_factory=PackageConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
-    monitoring: ReservedSection = Field(default_factory=ReservedSection)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig,
+                                         description="drift, live accuracy and retraining triggers (docs/monitoring.md)")
 
     # Folder of the config file: relative paths in it resolve from here. Not part of the schema.
     _root: Path = Path(".")

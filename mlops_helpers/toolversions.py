@@ -28,6 +28,7 @@ def collect_versions() -> dict[str, str]:
             found[tool] = "not found"
     found["prometheus"] = _prometheus_version()
     found["helm"] = _helm_version()
+    found["chromium"] = _chromium_version()
     found.update(_kube_versions())
     return found
 
@@ -43,6 +44,17 @@ def _prometheus_version() -> str:
         return "not found"
     match = re.search(r"version (\S+)", lines[0])
     return match[1] if match else lines[0].strip()
+
+
+def _chromium_version() -> str:
+    """The Debian package version scripts/services/chromium.sh recorded when it installed chromium."""
+    recorded = Path(os.environ.get("MLOPS_CACHE_DIR") or "/var/cache/mlops") / "chromium" / "version"
+    try:
+        lines = recorded.read_text().splitlines()
+    except OSError:
+        return "not found"
+    package = next((line.split()[-1] for line in lines if line.startswith("package=") and line.split()), None)
+    return package or "not found"
 
 
 # The test cluster's binaries (scripts/services/kube-build.sh): on PATH, or in the newest build under

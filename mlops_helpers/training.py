@@ -2,7 +2,8 @@
 
 The artefact is a folder: `model.joblib`, `metadata.json` (params, metrics, feature schema,
 data version, git commit, library versions, timings), `holdout.csv` (the evaluation rows, so
-later stages compare models on the very same data) and `SHA256SUMS`.
+later stages compare models on the very same data), `reference.json` (the training distributions
+that monitoring compares live traffic with) and `SHA256SUMS`.
 """
 
 from __future__ import annotations
@@ -208,11 +209,23 @@ def train(
         "fit_seconds": round(fit_seconds, 4),
         **lineage,
     }
-    write_artefact(out_dir, pipeline, metadata, holdout)
+    reference = reference_profile(x_train, pipeline.predict(x_test), task)
+    write_artefact(out_dir, pipeline, metadata, holdout, reference)
     return TrainResult(artefact_dir=out_dir, metadata=metadata, model=pipeline, holdout=holdout)
 
 
-def write_artefact(out_dir: Path, model: Pipeline, metadata: dict[str, Any], holdout: pd.DataFrame) -> None:
+def reference_profile(x_train: pd.DataFrame, holdout_predictions, task: str):
+    """What monitoring compares live traffic with: the training features' distributions and the
+    distribution of predictions on unseen (hold-out) rows, as live predictions are."""
+    from mlops_helpers.monitoring.reference import PREDICTION, ReferenceProfile, profile_column
+
+    profile = ReferenceProfile.build(x_train)
+    profile.prediction = profile_column(PREDICTION, pd.Series(holdout_predictions), task == "classification")
+    return profile
+
+
+def write_artefact(out_dir: Path, model: Pipeline, metadata: dict[str, Any], holdout: pd.DataFrame,
+                   reference=None) -> None:
     import joblib
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +235,10 @@ def write_artefact(out_dir: Path, model: Pipeline, metadata: dict[str, Any], hol
     joblib.dump(model, out_dir / MODEL_FILE)
     holdout.to_csv(out_dir / HOLDOUT_FILE, index=False)
     (out_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    if reference is not None:
+        from mlops_helpers.monitoring.check import REFERENCE_FILE
+
+        reference.save(out_dir / REFERENCE_FILE)
     write_sums(out_dir)
 
 

@@ -335,7 +335,6 @@ FIELD_NOTES: dict[str, str] = {
     "deploy.abtest.route[].value": "The header or cookie value that selects the new version.",
     "deploy.abtest.metric": "`accuracy` (live, from `POST /feedback`; higher wins) or `error_rate` (lower wins).",
     "deploy.abtest.on_inconclusive": "`pause` for a human decision, or `abort` (keep the stable version).",
-    "monitoring": "Reserved for drift and performance monitoring (planned). Only `{}` is accepted for now.",
 }
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.errors import MlopsError
+from mlops_helpers.jsonlines import read_json_lines
 
 ACTIVE = ("progressing", "paused")
 TERMINAL = ("promoted", "aborted", "rolled_back", "failed")
@@ -190,14 +191,14 @@ class StateStore:
         return record
 
     def events(self, revision: int | None = None) -> list[dict[str, Any]]:
-        return [event for event in _read_lines(self.events_file) if revision is None or event.get("revision") == revision]
+        return [event for event in read_json_lines(self.events_file) if revision is None or event.get("revision") == revision]
 
     def record_history(self, state: RolloutState) -> None:
         with open(self.history_file, "a") as handle:
             handle.write(json.dumps({key: value for key, value in state.summary().items() if key != "analysis"}) + "\n")
 
     def history(self) -> list[dict[str, Any]]:
-        return _read_lines(self.history_file)
+        return read_json_lines(self.history_file)
 
     def next_revision(self) -> int:
         previous = self.load()
@@ -237,15 +238,3 @@ class StateStore:
         with open(self.folder / name, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
-
-
-def _read_lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short by a crash mid-append: the rest of the log still counts
-    return records
