@@ -131,9 +131,18 @@ def report(out: Path | None, environment: str | None, version: int | None, log: 
 
 
 def _act(config, result, config_path: Path, reporter: Reporter) -> dict[str, Any]:
+    """The trigger decision; an action that fails (Jenkins unreachable) is reported in it, the
+    verdict is kept, and nothing is recorded, so the next check tries again."""
+    from mlops_helpers.errors import MlopsError
     from mlops_helpers.monitoring.triggers import decide_and_act
 
-    decision = decide_and_act(config, result, config_path)
+    try:
+        decision = decide_and_act(config, result, config_path)
+    except MlopsError as exc:
+        action = config.monitoring.trigger.action
+        reporter.warn(f"the {action} action failed: {exc}")
+        return {"fired": False, "action": action, "key": None, "reason": f"the {action} action failed: {exc}",
+                "error": str(exc), "outcome": {}, "time": time.time()}
     if decision.fired:
         reporter.note(f"retraining triggered ({decision.action}): {decision.reason}")
     return decision.to_dict()

@@ -189,3 +189,61 @@ def test_text_summary_names_each_feature(monitored: Monitored) -> None:
 def test_unknown_version_is_refused_clearly(monitored: Monitored) -> None:
     failed = run_mlops("monitor", "check", "--version", "99", cwd=monitored.project.root, check=2)
     assert "99" in failed.stderr and failed.stdout == ""
+
+
+def test_jenkins_action_queues_the_pipeline_with_its_parameters(monitored: Monitored) -> None:
+    """Against the recorded Jenkins REST contract (tests/jenkins_recordings; no Jenkins runs here)."""
+    from jenkins_replay import JenkinsReplay
+
+    shifted = sample(monitored.data, 300, seed=10)
+    shifted[monitored.features] = shifted[monitored.features] * 1.5
+    folder = monitored.serve_traffic("jenkins", shifted)
+    server = JenkinsReplay("monitor_trigger").start()
+    try:
+        jenkins = json.dumps({"url": server.url, "job": "train-model", "parameters": {"DATASET": "wine", "MAX_DEPTH": "5"}})
+        result = run_mlops("monitor", "check", "--log", str(folder), "--act", "--output", "json",
+                           "--set", "monitoring.state_dir=.mlops/monitor-jenkins-test",
+                           "--set", "monitoring.trigger.action=jenkins", "--set", f"monitoring.trigger.jenkins={jenkins}",
+                           cwd=monitored.project.root, check=1, env={"JENKINS_USER": "ds", "JENKINS_API_TOKEN": "s3cret"})
+        trigger = result.json()["trigger"]
+        assert trigger["fired"] is True and trigger["action"] == "jenkins"
+        assert trigger["outcome"]["queue_id"] == 42 and trigger["outcome"]["job"] == "train-model"
+        assert trigger["outcome"]["parameters"] == {"DATASET": "wine", "MAX_DEPTH": "5"}
+        (post,) = server.received("POST", "/job/train-model/buildWithParameters")
+        assert post.query == [("DATASET", "wine"), ("MAX_DEPTH", "5")]
+        assert "s3cret" not in result.stdout and "s3cret" not in result.stderr
+        server.assert_clean()
+    finally:
+        server.stop()
+
+
+def test_unreachable_jenkins_is_reported_and_not_recorded(monitored: Monitored) -> None:
+    """A failed action leaves no trigger record, so the next check tries again."""
+    from jenkins_replay import closed_port_url
+
+    shifted = sample(monitored.data, 300, seed=11)
+    shifted[monitored.features] = shifted[monitored.features] * 1.5
+    folder = monitored.serve_traffic("jenkins-down", shifted)
+    jenkins = json.dumps({"url": closed_port_url(), "job": "train-model"})
+    state = monitored.project.root / ".mlops" / "monitor-jenkins-down"
+    result = run_mlops("monitor", "check", "--log", str(folder), "--act", "--output", "json",
+                       "--set", f"monitoring.state_dir={state}", "--set", "monitoring.trigger.action=jenkins",
+                       "--set", f"monitoring.trigger.jenkins={jenkins}", cwd=monitored.project.root, check=1)
+    verdict = result.json()
+    assert verdict["status"] == "retrain" and verdict["trigger"]["fired"] is False  # the verdict is kept
+    assert "cannot reach Jenkins" in verdict["trigger"]["error"] and "action failed" in result.stderr
+    assert not (state / "production" / "triggers.jsonl").exists()
+
+
+def test_watch_checks_on_an_interval_and_acts_once(monitored: Monitored) -> None:
+    shifted = sample(monitored.data, 300, seed=12)
+    shifted[monitored.features] = shifted[monitored.features] * 1.5
+    folder = monitored.serve_traffic("watch", shifted)
+    state = "--set", "monitoring.state_dir=.mlops/monitor-watch-test"
+    result = run_mlops("monitor", "watch", "--log", str(folder), "--interval", "0.2", "--checks", "3", "--output", "json",
+                       *state, cwd=monitored.project.root)
+    summary = result.json()
+    assert summary["checks"] == 3 and summary["last"]["status"] == "retrain"
+    lines = [line for line in result.stderr.splitlines() if " v1: retrain" in line]
+    assert len(lines) == 3 and "trigger: data drift" in lines[0]
+    assert all("already triggered for this finding" in line for line in lines[1:])

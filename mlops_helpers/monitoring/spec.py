@@ -33,7 +33,7 @@ class JenkinsAction(Spec):
     job: str = Field(min_length=1, description="the pipeline to build, e.g. ml/churn/main")
     user_env: str = Field(default="JENKINS_USER", validation_alias=camel("user_env"),
                           description="environment variable holding the Jenkins user")
-    token_env: str = Field(default="JENKINS_TOKEN", validation_alias=camel("token_env"),
+    token_env: str = Field(default="JENKINS_API_TOKEN", validation_alias=camel("token_env"),
                            description="environment variable holding the user's API token")
     parameters: dict[str, str] = Field(default_factory=dict, description="extra build parameters")
 
