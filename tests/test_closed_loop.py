@@ -37,6 +37,11 @@ def test_drift_retrains_gates_and_rolls_out_the_new_version(tmp_path: Path) -> N
     assert summary["run_exit_code"] == 0
     assert summary["rollout"] == {"status": "promoted", "stable": "2", "weights": {"2": 100}, "strategy": "canary"}
     assert summary["requests"]["failed"] == 0 and summary["requests"]["sent"] > 500
+    # The new version's report carries its servers' own figures.
+    serving = summary["serving"]
+    assert serving["servers"] == 2 and serving["error_rate"] == 0.0 and serving["memory_mb"] > 20
+    assert 0 < serving["latency_p50_ms"] <= serving["latency_p99_ms"] and serving["cpu_percent"] > 0
+    assert Path(summary["report"]).read_text().count("<svg") >= 30
     # The new version was trained on the new data version and passed the gate against v1.
     shown = run_mlops("registry", "show", "@2", "--output", "json", cwd=root).json()
     assert shown["lineage"]["data"]["md5"] != run_mlops("registry", "show", "@1", "--output", "json",

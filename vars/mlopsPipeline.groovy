@@ -3,8 +3,10 @@ import org.mlops.jenkins.StepArgs
 
 /**
  * The whole ML pipeline from mlops.yaml as one declarative pipeline:
- * set up, data, validate data, train, evaluate, register (staging), [package], approve, promote, [deploy];
+ * set up, data, [monitor], validate data, train, evaluate, register (staging), [package], approve, promote, [deploy];
  * with `deploy.staging`: deploy to staging, approve production, deploy to production instead of approve and deploy.
+ * `schedule` adds a cron trigger; with `monitor`, a build started by the timer checks the serving model first
+ * (mlopsMonitor) and trains only when the verdict is retrain.
  * `mlopsPipeline(config: 'mlops.yaml')` is a complete Jenkinsfile.
  */
 void call(Map args = [:]) {
@@ -19,6 +21,8 @@ void call(Map args = [:]) {
         setup: [type: Map, default: [:]],
         packaging: [type: Map],
         deploy: [type: Map],
+        schedule: [type: String],
+        monitor: [type: Map],
     ])
     if (checked.error) {
         error(checked.error)
@@ -27,6 +31,12 @@ void call(Map args = [:]) {
         error("mlopsPipeline: 'deploy' must not set 'version' or 'alias': it deploys the version it registered")
     }
     Map cfg = checked.args
+    // The schedule and the monitor arguments are checked now, not at the first timer build.
+    String scheduleError = scheduleProblem(cfg.schedule)
+    String monitorError = monitorProblems(cfg)
+    if (scheduleError || monitorError) {
+        error(scheduleError && monitorError ? "${scheduleError}; ${monitorError}" : scheduleError ?: monitorError)
+    }
     if (staged(cfg)) {
         // Both rollouts' arguments are checked now, not after an hour of training (or after staging).
         String problems = stagingProblems(cfg)
@@ -34,10 +44,19 @@ void call(Map args = [:]) {
             error(problems)
         }
     }
-    // Declarative agents cannot be chosen inside `agent {}`, so each kind has its own
-    // pipeline block; both run the same stages through runStage().
+    // Declarative agents cannot be chosen inside `agent {}`, nor can `triggers {}` be left out
+    // conditionally, so each kind of agent, with and without a schedule, has its own pipeline block;
+    // all four run the same stages through runStage(). (`cron('')` would do without the second pair,
+    // but it would replace a timer configured in the job on every existing pipeline.)
     if (cfg.agent == 'kubernetes') {
-        kubernetesPipeline(cfg, libraryResource(cfg.podTemplate))
+        String podYaml = libraryResource(cfg.podTemplate)
+        if (cfg.schedule) {
+            scheduledKubernetesPipeline(cfg, podYaml)
+        } else {
+            kubernetesPipeline(cfg, podYaml)
+        }
+    } else if (cfg.schedule) {
+        scheduledLabelPipeline(cfg, cfg.agent == 'any' ? '' : cfg.agent)
     } else {
         labelPipeline(cfg, cfg.agent == 'any' ? '' : cfg.agent)
     }
@@ -58,10 +77,27 @@ void labelPipeline(Map cfg, String agentLabel) {
         stages {
             stage('Set up') { steps { script { runStage('Set up', cfg, state) } } }
             stage('Data') { steps { script { runStage('Data', cfg, state) } } }
-            stage('Validate data') { steps { script { runStage('Validate data', cfg, state) } } }
-            stage('Train') { steps { script { runStage('Train', cfg, state) } } }
-            stage('Evaluate') { steps { script { runStage('Evaluate', cfg, state) } } }
-            stage('Register') { steps { script { runStage('Register', cfg, state) } } }
+            stage('Monitor') {
+                // Only in a build started by the timer; it decides whether the training stages run.
+                when { expression { cfg.monitor != null && startedByTimer() } }
+                steps { script { runStage('Monitor', cfg, state) } }
+            }
+            stage('Validate data') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Validate data', cfg, state) } }
+            }
+            stage('Train') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Train', cfg, state) } }
+            }
+            stage('Evaluate') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Evaluate', cfg, state) } }
+            }
+            stage('Register') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Register', cfg, state) } }
+            }
             stage('Package') {
                 when { expression { cfg.packaging != null && state.model != null } }
                 steps { script { runStage('Package', cfg, state) } }
@@ -119,10 +155,186 @@ void kubernetesPipeline(Map cfg, String podYaml) {
         stages {
             stage('Set up') { steps { script { runStage('Set up', cfg, state) } } }
             stage('Data') { steps { script { runStage('Data', cfg, state) } } }
-            stage('Validate data') { steps { script { runStage('Validate data', cfg, state) } } }
-            stage('Train') { steps { script { runStage('Train', cfg, state) } } }
-            stage('Evaluate') { steps { script { runStage('Evaluate', cfg, state) } } }
-            stage('Register') { steps { script { runStage('Register', cfg, state) } } }
+            stage('Monitor') {
+                // Only in a build started by the timer; it decides whether the training stages run.
+                when { expression { cfg.monitor != null && startedByTimer() } }
+                steps { script { runStage('Monitor', cfg, state) } }
+            }
+            stage('Validate data') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Validate data', cfg, state) } }
+            }
+            stage('Train') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Train', cfg, state) } }
+            }
+            stage('Evaluate') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Evaluate', cfg, state) } }
+            }
+            stage('Register') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Register', cfg, state) } }
+            }
+            stage('Package') {
+                when { expression { cfg.packaging != null && state.model != null } }
+                steps { script { runStage('Package', cfg, state) } }
+            }
+            stage('Approve') {
+                // With deploy.staging the approval comes after staging: 'Approve production'.
+                when { expression { cfg.approval && state.model && !staged(cfg) } }
+                steps { script { runStage('Approve', cfg, state) } }
+            }
+            stage('Promote') {
+                // With a Deploy stage the rollout moves the alias, and only once the version serves.
+                when { expression { state.model != null && cfg.deploy == null } }
+                steps { script { runStage('Promote', cfg, state) } }
+            }
+            stage('Deploy') {
+                when { expression { cfg.deploy != null && state.model != null && !staged(cfg) } }
+                steps { script { runStage('Deploy', cfg, state) } }
+            }
+            stage('Deploy to staging') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to staging', cfg, state) } }
+            }
+            stage('Approve production') {
+                when { expression { cfg.approval && staged(cfg) && state.model != null } }
+                steps { script { runStage('Approve production', cfg, state) } }
+            }
+            stage('Deploy to production') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to production', cfg, state) } }
+            }
+        }
+        post {
+            always { script { runStage('Report', cfg, state) } }
+        }
+    }
+}
+
+/** labelPipeline with `triggers { cron(cfg.schedule) }`: keep the stages of all four pipeline blocks the same. */
+void scheduledLabelPipeline(Map cfg, String agentLabel) {
+    Map state = [:]
+    pipeline {
+        agent { label agentLabel }
+        options {
+            timeout(time: cfg.timeoutMinutes, unit: 'MINUTES')
+            disableConcurrentBuilds()
+        }
+        parameters {
+            string(name: 'HYPERPARAMETERS', defaultValue: '', description: OVERRIDES_HELP)
+            string(name: 'DATA_REV', defaultValue: '', description: DATA_REV_HELP)
+        }
+        triggers {
+            cron(cfg.schedule)
+        }
+        stages {
+            stage('Set up') { steps { script { runStage('Set up', cfg, state) } } }
+            stage('Data') { steps { script { runStage('Data', cfg, state) } } }
+            stage('Monitor') {
+                // Only in a build started by the timer; it decides whether the training stages run.
+                when { expression { cfg.monitor != null && startedByTimer() } }
+                steps { script { runStage('Monitor', cfg, state) } }
+            }
+            stage('Validate data') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Validate data', cfg, state) } }
+            }
+            stage('Train') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Train', cfg, state) } }
+            }
+            stage('Evaluate') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Evaluate', cfg, state) } }
+            }
+            stage('Register') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Register', cfg, state) } }
+            }
+            stage('Package') {
+                when { expression { cfg.packaging != null && state.model != null } }
+                steps { script { runStage('Package', cfg, state) } }
+            }
+            stage('Approve') {
+                // With deploy.staging the approval comes after staging: 'Approve production'.
+                when { expression { cfg.approval && state.model && !staged(cfg) } }
+                steps { script { runStage('Approve', cfg, state) } }
+            }
+            stage('Promote') {
+                // With a Deploy stage the rollout moves the alias, and only once the version serves.
+                when { expression { state.model != null && cfg.deploy == null } }
+                steps { script { runStage('Promote', cfg, state) } }
+            }
+            stage('Deploy') {
+                when { expression { cfg.deploy != null && state.model != null && !staged(cfg) } }
+                steps { script { runStage('Deploy', cfg, state) } }
+            }
+            stage('Deploy to staging') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to staging', cfg, state) } }
+            }
+            stage('Approve production') {
+                when { expression { cfg.approval && staged(cfg) && state.model != null } }
+                steps { script { runStage('Approve production', cfg, state) } }
+            }
+            stage('Deploy to production') {
+                when { expression { staged(cfg) && state.model != null } }
+                steps { script { runStage('Deploy to production', cfg, state) } }
+            }
+        }
+        post {
+            always { script { runStage('Report', cfg, state) } }
+        }
+    }
+}
+
+/** kubernetesPipeline with `triggers { cron(cfg.schedule) }`: keep the stages of all four pipeline blocks the same. */
+void scheduledKubernetesPipeline(Map cfg, String podYaml) {
+    Map state = [:]
+    pipeline {
+        agent {
+            kubernetes {
+                yaml podYaml
+                defaultContainer 'mlops'
+            }
+        }
+        options {
+            timeout(time: cfg.timeoutMinutes, unit: 'MINUTES')
+            disableConcurrentBuilds()
+        }
+        parameters {
+            string(name: 'HYPERPARAMETERS', defaultValue: '', description: OVERRIDES_HELP)
+            string(name: 'DATA_REV', defaultValue: '', description: DATA_REV_HELP)
+        }
+        triggers {
+            cron(cfg.schedule)
+        }
+        stages {
+            stage('Set up') { steps { script { runStage('Set up', cfg, state) } } }
+            stage('Data') { steps { script { runStage('Data', cfg, state) } } }
+            stage('Monitor') {
+                // Only in a build started by the timer; it decides whether the training stages run.
+                when { expression { cfg.monitor != null && startedByTimer() } }
+                steps { script { runStage('Monitor', cfg, state) } }
+            }
+            stage('Validate data') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Validate data', cfg, state) } }
+            }
+            stage('Train') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Train', cfg, state) } }
+            }
+            stage('Evaluate') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Evaluate', cfg, state) } }
+            }
+            stage('Register') {
+                when { expression { state.skipTraining == null } }
+                steps { script { runStage('Register', cfg, state) } }
+            }
             stage('Package') {
                 when { expression { cfg.packaging != null && state.model != null } }
                 steps { script { runStage('Package', cfg, state) } }
@@ -174,6 +386,17 @@ void runStage(String name, Map cfg, Map state) {
             break
         case 'Data':
             mlopsData(action: 'pull', config: cfg.config, rev: params.DATA_REV ?: null)
+            break
+        case 'Monitor':
+            // A build started by the timer: train only when monitoring says retrain (and, with `act`, the
+            // trigger's cool-down and de-duplication let it); otherwise the training stages are skipped.
+            state.monitor = mlopsMonitor(monitorStepArgs(cfg))
+            state.skipTraining = trainingSkipReason(state.monitor,
+                mlopsMonitor.heldBack(cfg.monitor.act == true, state.monitor))
+            String decision = state.skipTraining ? "training skipped (${state.skipTraining})" : 'retraining'
+            echo "mlopsPipeline: build started by the timer: ${decision}"
+            state.monitorNote = "${currentBuild.description ?: 'monitoring'}; scheduled build: ${decision}".toString()
+            currentBuild.description = state.monitorNote
             break
         case 'Validate data':
             mlopsValidateData(config: cfg.config, set: state.overrides, onFailure: cfg.onGateFailure)
@@ -229,11 +452,129 @@ void runStage(String name, Map cfg, Map state) {
             }
             break
         case 'Report':
+            // A scheduled retraining keeps why it ran next to what it did ("iris v5 in production; monitoring: ...").
+            if (state.monitorNote && currentBuild.description != state.monitorNote) {
+                currentBuild.description = currentBuild.description ?
+                    "${currentBuild.description}; ${state.monitorNote}" : state.monitorNote
+            }
             archiveArtifacts(artifacts: '.mlops/*.json', allowEmptyArchive: true)
             break
         default:
             error("mlopsPipeline: no stage named '${name}'")
     }
+}
+
+/** True when Jenkins' timer started this build (the `schedule`, or a timer configured in the job). */
+boolean startedByTimer() {
+    return currentBuild.getBuildCauses(TIMER_CAUSE) ? true : false
+}
+
+/** Why a timer-started build skips training after the Monitor stage, or null to train. */
+@NonCPS
+String trainingSkipReason(Map verdict, String heldBack) {
+    switch (verdict.exitCode) {
+        case 1:
+            return heldBack
+        case 3:
+            return 'not enough data to decide'
+        default:
+            return 'no retraining needed'
+    }
+}
+
+/**
+ * mlopsMonitor's arguments for the Monitor stage: the pipeline's config, then `monitor`; a retrain
+ * verdict leaves the build SUCCESS (onRetrain 'success'): the pipeline's own stages retrain.
+ */
+@NonCPS
+Map monitorStepArgs(Map cfg) {
+    Map args = [config: cfg.config]
+    cfg.monitor.each { key, value ->
+        if (!MONITOR_OWNED.contains(key.toString())) {
+            args[key] = value
+        }
+    }
+    args.onRetrain = 'success'
+    return args
+}
+
+/** Every problem with `monitor`, as one message, or null. */
+String monitorProblems(Map cfg) {
+    if (cfg.monitor == null) {
+        return null
+    }
+    String stepErrors = mlopsMonitor.argumentErrors('mlopsPipeline: monitor', monitorStepArgs(cfg))
+    return joinMonitorProblems(stepErrors, cfg.monitor)
+}
+
+@NonCPS
+String joinMonitorProblems(String stepErrors, Map monitor) {
+    List owned = MONITOR_OWNED.findAll { key -> monitor.containsKey(key) }.collect { key ->
+        "argument '${key}' does not apply: a build started by the timer runs the training stages itself " +
+            'when the verdict is retrain'
+    }
+    if (!owned) {
+        return stepErrors
+    }
+    return (stepErrors ?: 'mlopsPipeline: monitor:') + (stepErrors ? '; ' : ' ') + owned.join('; ')
+}
+
+/**
+ * Why `schedule` is not a Jenkins cron spec, or null (also for no schedule). Each line (blank lines,
+ * `# comments` and a `TZ=Zone` line aside) is an alias (@hourly, @daily, ...) or five fields of
+ * `*`, `H`, `H(a-b)`, numbers, ranges `a-b`, steps `/n` and lists `a,b` within each field's range.
+ */
+@NonCPS
+String scheduleProblem(String schedule) {
+    if (schedule == null) {
+        return null
+    }
+    List lines = schedule.readLines().collect { line -> line.trim() }.findAll { line ->
+        line && !line.startsWith('#') && !(line ==~ /TZ=\S+/)
+    }
+    String bad = lines ? lines.find { line -> !cronLineOk(line) } : schedule
+    if (bad == null) {
+        return null
+    }
+    String which = lines.size() > 1 ? " (line '${bad}')" : ''
+    return "mlopsPipeline: argument 'schedule' is '${schedule}', not a Jenkins cron spec${which}: give five fields " +
+        "MINUTE HOUR DOM MONTH DOW (e.g. 'H 2 * * *', 'H */4 * * *') or one of ${CRON_ALIASES.join(', ')}"
+}
+
+@NonCPS
+boolean cronLineOk(String line) {
+    if (line.startsWith('@')) {
+        return CRON_ALIASES.contains(line)
+    }
+    List fields = line.split(/\s+/) as List
+    if (fields.size() != CRON_RANGES.size()) {
+        return false
+    }
+    return (0..<fields.size()).every { i -> cronFieldOk(fields[i] as String, CRON_RANGES[i] as List) }
+}
+
+/** One field: a comma-separated list of `*`, `H`, `H(a-b)`, `a-b`, each with an optional `/step`, or `n`. */
+@NonCPS
+boolean cronFieldOk(String field, List range) {
+    return field.split(',', -1).every { term -> cronTermOk(term, range[0] as int, range[1] as int) }
+}
+
+@NonCPS
+boolean cronTermOk(String term, int min, int max) {
+    if (term ==~ /\d{1,4}/) {
+        return (term as int) >= min && (term as int) <= max
+    }
+    // Groups: 1, 2: H(a-b); 3, 4: a-b; 5: /step.
+    java.util.regex.Matcher m = term =~ /^(?:\*|H(?:\((\d{1,4})-(\d{1,4})\))?|(\d{1,4})-(\d{1,4}))(?:\/(\d{1,4}))?$/
+    if (!m.matches()) {
+        return false
+    }
+    boolean rangesOk = [[1, 2], [3, 4]].every { pair ->
+        String from = m.group(pair[0] as int)
+        String to = m.group(pair[1] as int)
+        from == null || ((from as int) >= min && (to as int) <= max && (from as int) <= (to as int))
+    }
+    return rangesOk && (m.group(5) == null || (m.group(5) as int) >= 1)
 }
 
 /** True when `deploy.staging` asks for the staging → approval → production stages. */
@@ -349,6 +690,21 @@ static final Map STAGING_SPEC = [
     strategy: [type: String, default: 'recreate'],
     kubeconfigCredentialsId: [type: String],
 ]
+
+/** The cause Jenkins gives a build its timer started (`currentBuild.getBuildCauses(...)`). */
+@groovy.transform.Field
+static final String TIMER_CAUSE = 'hudson.triggers.TimerTrigger$TimerTriggerCause'
+
+/** mlopsMonitor arguments the pipeline decides itself: its own stages are the retraining. */
+@groovy.transform.Field
+static final List MONITOR_OWNED = ['onRetrain', 'retrainJob']
+
+@groovy.transform.Field
+static final List CRON_ALIASES = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']
+
+/** Each cron field's [min, max]: minute, hour, day of month, month, day of week (0 and 7: Sunday). */
+@groovy.transform.Field
+static final List CRON_RANGES = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]]
 
 /** The `deploy` arguments the staging rollout shares with production. */
 @groovy.transform.Field

@@ -12,6 +12,8 @@
    drifted, the policy says retrain and its action (`run`) runs `mlops run`: the new data
    version is trained on, the candidate is gated against the production model, registered, and
    rolled out as a canary under the live traffic until it serves 100%.
+5. `mlops monitor report` for the new version: distributions, drift, the servers' latency,
+   error rate, CPU and memory, in one HTML file.
 
 Prints progress on stderr and a JSON summary on stdout, including the time from the start of
 the shift to the new version at 100% of traffic. The model keeps serving afterwards; stop it with
@@ -169,6 +171,9 @@ def main() -> None:
             raise SystemExit(f"no retraining was triggered within {args.timeout:.0f} s of the shift")
         status = json.loads(mlops(root, "rollout", "status", "--output", "json").stdout)
         serving_at = time.monotonic()
+        time.sleep(3)  # a little traffic on the new version alone, for its report
+        after = json.loads(mlops(root, "monitor", "report", "--output", "json", check=False).stdout)
+        log(f"5. the new version's monitoring report: {after.get('report')}")
     finally:
         traffic.stop()
     summary = {
@@ -180,6 +185,9 @@ def main() -> None:
         "run_exit_code": trigger["outcome"]["exit_code"],
         "rollout": {key: status.get(key) for key in ("status", "stable", "weights", "strategy")},
         "requests": {"sent": traffic.sent, "failed": traffic.failed},
+        "report": after.get("report"),
+        "serving": {key: after.get("performance", {}).get(key)
+                    for key in ("servers", "latency_p50_ms", "latency_p99_ms", "error_rate", "cpu_percent", "memory_mb")},
     }
     print(json.dumps(summary, indent=2))
     if status.get("status") != "promoted" or status.get("stable") != "2":

@@ -75,6 +75,7 @@ def run_check(config: MlopsConfig, environment: str | None = None, version: int 
               log: Path | None = None, now: float | None = None) -> CheckResult:
     from mlops_helpers.monitoring.drift import DriftSettings, detect_drift
     from mlops_helpers.monitoring.reference import ReferenceProfile
+    from mlops_helpers.monitoring.serving import serving_metrics
 
     policy = config.monitoring
     env = environment or policy.environment or config.deploy.environment
@@ -91,6 +92,7 @@ def run_check(config: MlopsConfig, environment: str | None = None, version: int 
                              thresholds=dict(policy.thresholds))
     report = detect_drift(reference, window.chunks(), settings)
     performance = _performance(model_version.metadata, window, policy.accuracy)
+    performance.update(serving_metrics(config, env, model_version.version))  # flat, as the report reads it
     data = _data_change(config, model_version.metadata)
     findings, reasons = _findings(report, performance, data, policy.trigger.when)
     status = _status(findings)

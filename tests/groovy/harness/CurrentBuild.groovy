@@ -19,6 +19,17 @@ class CurrentBuild {
     private String displayNameValue
     private String resultValue = 'SUCCESS'
 
+    /**
+     * MOCK of Jenkins' RunWrapper.getBuildCauses(String className): the causes in `buildCauses` of that
+     * class. Give causes as Jenkins returns them, e.g. [_class: 'hudson.triggers.TimerTrigger$TimerTriggerCause',
+     * shortDescription: 'Started by timer']; a cause that is not a Map matches when the class name contains its text.
+     */
+    List getBuildCauses(String className) {
+        return buildCauses.findAll { cause ->
+            cause instanceof Map ? ((Map) cause)._class == className : className.contains(cause.toString())
+        }
+    }
+
     String getResult() {
         return resultValue
     }

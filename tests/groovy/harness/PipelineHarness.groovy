@@ -58,6 +58,10 @@ class PipelineHarness {
     final List<Map> htmlReports = []
     final List<Map> inputs = []
     final List<Map> stashes = []
+    /** What the `build` step was asked to start (its named arguments), in order; see the mock in defineSteps. */
+    final List<Map> builds = []
+    /** The result of a downstream build that `build` waits for (wait: true). */
+    String downstreamResult = 'SUCCESS'
     /** What `properties([...])` set (job properties of a scripted pipeline). */
     final List jobProperties = []
     /** What a declarative pipeline declared: agent, options, parameters, triggers, tools, environment, stages. */
@@ -542,6 +546,23 @@ class PipelineHarness {
             null
         }
         step('unstash', [params: ['name'], positional: ['name'], node: true]) { Map a, Closure body, List raw -> null }
+        // MOCK of Jenkins' `build` step (pipeline-build-step): records the request in `builds`, starts nothing.
+        // wait: false returns null; otherwise a finished downstream build with `downstreamResult`, which fails
+        // this build unless SUCCESS or propagate: false.
+        step('build', [params: ['job', 'parameters', 'wait', 'propagate', 'quietPeriod', 'waitForStart'],
+            positional: ['job']]) { Map a, Closure body, List raw ->
+            builds << a
+            appendLog("Scheduling project: ${a.job}")
+            if (a.containsKey('wait') && !a.wait) {
+                return null
+            }
+            appendLog("Starting building: ${a.job} #1")
+            if (a.propagate != false && downstreamResult != 'SUCCESS') {
+                throw new AbortException("${a.job} #1 completed with status ${downstreamResult} " +
+                    '(propagate: false to ignore)')
+            }
+            [result: downstreamResult, currentResult: downstreamResult, number: 1, projectName: a.job]
+        }
         step('input', [params: ['message', 'id', 'ok', 'parameters', 'submitter', 'submitterParameter'],
             positional: ['message']]) { Map a, Closure body, List raw -> input(a) }
         step('checkout', [params: ['scm', 'changelog', 'poll'], positional: ['scm'], node: true]) { Map a, Closure body, List raw ->
@@ -570,7 +591,9 @@ class PipelineHarness {
         }
         // Describables used as step arguments: not recorded in calls, not logged.
         Map symbol = [logged: false, symbol: true]
-        step('string', symbol + [params: ['credentialsId', 'variable', 'name', 'defaultValue', 'description', 'trim']]) { Map a, Closure body, List raw ->
+        // `string(name:, value:)` is also the parameter value of a `build` step.
+        step('string', symbol + [params: ['credentialsId', 'variable', 'name', 'defaultValue', 'description', 'trim',
+            'value']]) { Map a, Closure body, List raw ->
             a.credentialsId != null ? descriptor('string', a) : descriptor('string', [type: 'string'] + a)
         }
         step('usernamePassword', symbol + [params: ['credentialsId', 'usernameVariable', 'passwordVariable']]) { Map a, Closure body, List raw ->

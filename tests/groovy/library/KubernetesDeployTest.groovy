@@ -211,7 +211,7 @@ class KubernetesDeployTest {
         assertEquals(build.log, 'SUCCESS', build.result)
         assertEquals(['Set up', 'Data', 'Validate data', 'Train', 'Evaluate', 'Register', 'Deploy to staging',
             'Approve production', 'Deploy to production'], build.stagesRun)
-        assertEquals(['Package', 'Approve', 'Promote', 'Deploy'], build.stagesSkipped)
+        assertEquals(['Monitor', 'Package', 'Approve', 'Promote', 'Deploy'], build.stagesSkipped)
         // Staging: its environment, namespace, strategy and kubeconfig; production: the rest of `deploy`.
         assertEquals([['deploy', '--env', 'staging', '--version', '4', '--strategy', 'recreate', '--timeout', '600',
             '--config', 'mlops.yaml'] + KUBE_STAGING + ['--output', 'json'],

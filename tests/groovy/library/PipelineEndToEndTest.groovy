@@ -21,7 +21,7 @@ class PipelineEndToEndTest {
         assertEquals(result.log, 'SUCCESS', result.result)
         assertEquals(['Set up', 'Data', 'Validate data', 'Train', 'Evaluate', 'Register', 'Approve', 'Promote'],
             result.stagesRun)
-        assertEquals(['Package', 'Deploy', 'Deploy to staging', 'Approve production', 'Deploy to production'],
+        assertEquals(['Monitor', 'Package', 'Deploy', 'Deploy to staging', 'Approve production', 'Deploy to production'],
             result.stagesSkipped)
         Map production = MlopsTestSupport.mlopsJson(ws, ['registry', 'show', '@production'])
         assertEquals(1, production.version)
