@@ -156,8 +156,13 @@ def summary_text(data: dict[str, Any]) -> str:
     lines += [f"  - {reason}" for reason in data["reasons"]]
     lines.append("findings: " + ", ".join(f"{name} {state}" for name, state in data["findings"].items()))
     accuracy = performance.get("accuracy")
+    floor = performance.get("accuracy_floor")
     lines.append(f"live accuracy: {'n/a' if accuracy is None else f'{accuracy:.3f}'} over "
-                 f"{performance['feedback_rows']} feedback rows (floor {performance.get('accuracy_floor')})")
+                 f"{performance['feedback_rows']} feedback rows (floor {'n/a' if floor is None else f'{floor:.3f}'})")
+    if performance.get("servers"):
+        lines.append(f"serving: {performance['servers']} server(s), p50 {_number(performance.get('latency_p50_ms'))} ms, "
+                     f"p99 {_number(performance.get('latency_p99_ms'))} ms, error rate {_number(performance.get('error_rate'))}, "
+                     f"CPU {_number(performance.get('cpu_percent'))}%, memory {_number(performance.get('memory_mb'))} MB")
     rows = [[f["feature"], f["verdict"], f["method"], _number(f.get("statistic")), _number(f.get("threshold")),
              _number(f.get("p_value")), f["samples"]] for f in drift["features"]]
     if drift.get("prediction"):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the local embedded default: set up, scaffold a project from a data set that
 # scikit-learn ships, run the whole pipeline (the first version goes live on 127.0.0.1:8000),
-# then train a second version and let `mlops run` roll it out as a canary under live traffic.
+# then train a second version and let `mlops run` roll it out as a canary under live traffic,
+# and write the monitoring report of the version now serving.
 #   DATASET=wine scripts/demo.sh      DEMO_DIR=/tmp/x scripts/demo.sh     DEMO_PORT=8100 scripts/demo.sh
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +30,9 @@ traffic=$!
 trap 'kill $traffic 2>/dev/null || true' EXIT
 mlops run "${deploy_port[@]}" --set training.params.n_estimators=300
 kill "$traffic"
+
+echo "== 3. monitoring: the live traffic against the training data (drift, accuracy, serving)"
+mlops monitor report "${deploy_port[@]}" --out mlops-out/reports/monitoring.html
 
 mlops rollout history "${deploy_port[@]}"
 mlops registry list
