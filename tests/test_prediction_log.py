@@ -199,6 +199,19 @@ def test_sampling(tmp_path: Path, rate: float, low: int, high: int) -> None:
     assert low <= written <= high
 
 
+def test_sampling_keeps_a_prediction_and_its_feedback_together(tmp_path: Path) -> None:
+    """Monitoring joins feedback to predictions by request id: both are kept or both dropped."""
+    log = PredictionLog(tmp_path / "p.jsonl", sample_rate=0.3)
+    for index in range(1000):
+        log.log({"request_id": f"req-{index}", "predictions": [0]})
+        log.log({"type": "feedback", "request_id": f"req-{index}", "labels": [0]})
+    log.close()
+    records = [json.loads(line) for line in log.path.read_text().splitlines()]
+    predicted = {r["request_id"] for r in records if r.get("type") != "feedback"}
+    fed_back = {r["request_id"] for r in records if r.get("type") == "feedback"}
+    assert predicted == fed_back and 200 <= len(predicted) <= 400
+
+
 def test_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     """The writer is stuck (opening a FIFO that nobody reads); with max_queue=1 every record
     beyond the one in the writer's hands and the one queued is dropped and counted, and

@@ -1,5 +1,6 @@
 """A sampled, bounded, non-blocking prediction log (JSON lines) for monitoring.
 
+Sampling keeps a request's prediction and its feedback together (decided by the request id).
 Requests only enqueue; one writer thread serialises and appends, rotating by size. When
 the queue is full or a write fails, the record is dropped and counted: losing the log
 never fails or slows a request.
@@ -11,6 +12,7 @@ import os
 import queue
 import random
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +41,21 @@ class PredictionLog:
         self._thread.start()
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
+        if self.sample_rate < 1.0 and self._sample_point(record) >= self.sample_rate:
             return
         try:
             self._queue.put_nowait(record)
         except queue.Full:
             LOG_DROPPED.inc()
+
+    @staticmethod
+    def _sample_point(record: dict[str, Any]) -> float:
+        """In [0, 1): a hash of the request id when there is one, so a prediction and the feedback
+        for it are kept or dropped together (monitoring joins them); random otherwise."""
+        request_id = record.get("request_id")
+        if isinstance(request_id, str):
+            return zlib.crc32(request_id.encode()) / 2**32
+        return random.random()
 
     def close(self, timeout: float = 5.0) -> None:
         try:
