@@ -115,14 +115,15 @@ def _status(findings: dict[str, str]) -> str:
 
 
 def _performance(metadata: dict[str, Any], window: LogWindow, accuracy_policy) -> dict[str, Any]:
-    feedback = window.feedback
+    feedback, regression = window.feedback, metadata.get("task") == "regression"
     reference_accuracy = (metadata.get("metrics") or {}).get("accuracy")
     floor = accuracy_policy.min
     if floor is None and isinstance(reference_accuracy, (int, float)):
         floor = max(0.0, reference_accuracy - accuracy_policy.max_drop)
-    return {"accuracy": feedback.accuracy, "feedback_rows": feedback.rows, "reference_accuracy": reference_accuracy,
+    return {"accuracy": None if regression else feedback.accuracy, "feedback_rows": feedback.rows, "reference_accuracy": reference_accuracy,
             "accuracy_floor": floor, "min_feedback": accuracy_policy.min_feedback,
-            "mean_abs_error": feedback.abs_error_sum / feedback.rows if feedback.rows and not feedback.correct else None,
+            "mean_abs_error": (feedback.abs_error_sum / feedback.rows
+                               if feedback.rows and regression else None),
             "labels": feedback.labels, "history": feedback.history()}
 
 
