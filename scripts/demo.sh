@@ -28,7 +28,8 @@ echo "== 2. a second version, rolled out as a canary (10% -> 50% -> 100%) under 
 python "$repo/scripts/demo_traffic.py" "http://127.0.0.1:$port" mlops.yaml --rate 100 &
 traffic=$!
 trap 'kill $traffic 2>/dev/null || true' EXIT
-mlops run "${deploy_port[@]}" --set training.params.n_estimators=300
+# 10 s analysis windows: enough requests on the 10% canary even when the machine is busy.
+mlops run "${deploy_port[@]}" --set training.params.n_estimators=300 --set deploy.analysis.interval=10s
 kill "$traffic"
 
 echo "== 3. monitoring: the live traffic against the training data (drift, accuracy, serving)"
