@@ -10,6 +10,9 @@ cd "$repo"
 bash scripts/setup.sh
 bash scripts/install-system-deps.sh
 .venv/bin/mlops versions
+# Earlier runs' images and pushes (not this run's: only what is older than MLOPS_PRUNE_AGE, 1h).
+bash scripts/services/docker.sh prune
+bash scripts/services/registry.sh prune
 
 bash scripts/lint-groovy.sh --self-test
 bash scripts/lint-groovy.sh

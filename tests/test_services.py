@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -137,3 +138,97 @@ def test_fixture_fails_clearly_when_the_registry_port_is_taken(oci_registry: str
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _load_image_created_at(client: docker.DockerClient, tag: str, created: str, labels: dict[str, str]) -> str:
+    """`docker load` an image with one empty layer whose config says it was created at `created`."""
+    import io
+    import json
+    import tarfile
+
+    layer = io.BytesIO()
+    tarfile.open(fileobj=layer, mode="w").close()
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "created": created, "config": {"Labels": labels},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()]},
+    }).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}]).encode()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, data in ((config_name, config), ("layer/layer.tar", layer.getvalue()), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (image,) = client.images.load(archive.getvalue())
+    return image.id
+
+
+def test_docker_prune_removes_old_model_images_and_keeps_new_ones_and_the_base(
+    docker_engine: docker.DockerClient, base_image: str
+) -> None:
+    marker = uuid.uuid4().hex[:12]
+    old = _load_image_created_at(docker_engine, f"prune-test/old:{marker}", "2020-01-01T00:00:00Z",
+                                 {"io.mlops.model.name": "prune-test", "marker": marker})
+    fresh = _load_image_created_at(docker_engine, f"prune-test/fresh:{marker}",
+                                   time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   {"io.mlops.model.name": "prune-test", "marker": marker + "-fresh"})
+    unlabelled = _load_image_created_at(docker_engine, f"prune-test/other:{marker}", "2020-01-01T00:00:00Z",
+                                        {"marker": marker + "-other"})
+    try:
+        printed = run_service_script("docker.sh", "prune", env={"MLOPS_PRUNE_AGE": "1h"})
+        assert printed == ""  # messages go to stderr; stdout stays clean for scripts
+        remaining = {image.id for image in docker_engine.images.list()}
+        assert old not in remaining
+        assert {fresh, unlabelled} <= remaining  # younger than the age; not a model image
+        docker_engine.images.get(base_image)
+    finally:
+        for image_id in (old, fresh, unlabelled):
+            try:
+                docker_engine.images.remove(image_id, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+def test_docker_prune_refuses_a_bad_age() -> None:
+    completed = subprocess.run(["bash", str(SCRIPTS / "docker.sh"), "prune"], capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "MLOPS_PRUNE_AGE": "an hour"})
+    assert completed.returncode == 2
+    assert "MLOPS_PRUNE_AGE must be a duration such as 30m, 2h or 1h30m, got 'an hour'" in completed.stderr
+
+
+def test_registry_prune_drops_untouched_repositories_then_their_blobs(
+    docker_engine: docker.DockerClient, base_image: str, tmp_path: Path
+) -> None:
+    env = {"MLOPS_REGISTRY_PORT": str(_free_port()), "MLOPS_CACHE_DIR": str(tmp_path)}
+    address = start_oci_registry(env=env)
+    storage = tmp_path / "registry" / "storage"
+    try:
+        for name in ("old", "fresh"):
+            reference = f"{address}/prune-test/{name}:1"
+            docker_engine.images.get(base_image).tag(reference)
+            try:
+                for chunk in docker_engine.images.push(reference, stream=True, decode=True):
+                    assert "error" not in chunk, chunk
+            finally:
+                docker_engine.images.remove(reference)
+        repositories = storage / "docker/registry/v2/repositories/prune-test"
+        two_hours_ago = time.time() - 7200
+        for path in (repositories / "old").rglob("*"):
+            os.utime(path, (two_hours_ago, two_hours_ago))
+
+        run_service_script("registry.sh", "prune", env=env)
+        catalog = requests.get(f"http://{address}/v2/_catalog", timeout=10).json()["repositories"]
+        assert catalog == ["prune-test/fresh"]  # a file written within the hour: kept, and no GC yet
+        blobs_before = sum(f.stat().st_size for f in (storage / "docker/registry/v2/blobs").rglob("*") if f.is_file())
+        assert blobs_before > 10_000_000  # the base image's layer is still stored
+
+        for path in storage.rglob("*"):
+            os.utime(path, (two_hours_ago, two_hours_ago))
+        printed = run_service_script("registry.sh", "prune", env=env)
+        assert requests.get(f"http://{address}/v2/_catalog", timeout=10).json()["repositories"] == []
+        blobs_after = sum(f.stat().st_size for f in (storage / "docker/registry/v2/blobs").rglob("*") if f.is_file())
+        assert blobs_after < 1_000_000, "garbage-collect left the unreferenced layers"
+        assert printed == ""  # messages go to stderr; stdout stays clean for scripts
+    finally:
+        run_service_script("registry.sh", "stop", env=env)

@@ -41,3 +41,21 @@ apt_install() {
     apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
   ) 9>"$CACHE_DIR/apt.lock"
 }
+
+# MLOPS_PRUNE_AGE (default 1h) in seconds: what `prune` of the docker and registry scripts leaves
+# alone, so that a test run in progress on the same machine keeps its images.
+PRUNE_AGE=${MLOPS_PRUNE_AGE:-1h}
+prune_age_seconds() {  # 90s, 30m, 2h, 1h30m
+  local text=$PRUNE_AGE total=0 number
+  [[ "$text" =~ ^([0-9]+[hms])+$ ]] || die "MLOPS_PRUNE_AGE must be a duration such as 30m, 2h or 1h30m, got '$PRUNE_AGE'"
+  while [ -n "$text" ]; do
+    number=${text%%[hms]*}
+    case "${text:${#number}:1}" in
+      h) total=$((total + number * 3600)) ;;
+      m) total=$((total + number * 60)) ;;
+      s) total=$((total + number)) ;;
+    esac
+    text=${text:$((${#number} + 1))}
+  done
+  echo "$total"
+}

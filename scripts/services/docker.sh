@@ -9,9 +9,14 @@
 #   scripts/services/docker.sh stop     stop the daemon started by this script
 #   scripts/services/docker.sh status   exit 0 only when the daemon answers `docker version`
 #   scripts/services/docker.sh env      print the export line for DOCKER_HOST
+#   scripts/services/docker.sh prune    remove model images (label io.mlops.model.name) and dangling
+#                                       images older than MLOPS_PRUNE_AGE (default 1h) that no
+#                                       container uses: with vfs every layer is a full copy, so a few
+#                                       runs' images fill a disk; scripts/test.sh prunes before the tests
 #
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_DOCKER_RUN_DIR (socket, exec-root,
-# pid file; default $MLOPS_CACHE_DIR/docker/run), MLOPS_DOCKER_START_TIMEOUT (seconds, default 60).
+# pid file; default $MLOPS_CACHE_DIR/docker/run), MLOPS_DOCKER_START_TIMEOUT (seconds, default 60),
+# MLOPS_PRUNE_AGE (a Go duration such as 30m or 2h, default 1h).
 # Idempotent and safe to call from several processes at once (flock).
 set -euo pipefail
 
@@ -178,10 +183,34 @@ status() {
   fi
 }
 
+data_root_size() { du -sh "$DATA_ROOT" 2>/dev/null | cut -f1; }
+
+# Images the tests and `mlops package` leave behind: tagged model images and untagged ones (build
+# stages, tags moved to a newer build). Only those older than PRUNE_AGE go, so a run in progress on
+# the same engine keeps its images; the base image and images in use by a container stay.
+prune() {
+  [ -d "$DATA_ROOT" ] || { say "nothing to prune: no data-root at $DATA_ROOT"; return 0; }
+  local age cli before until id created
+  age=$(prune_age_seconds) || exit 2
+  answers || start >/dev/null
+  cli=$(docker_cli)
+  before=$(data_root_size)
+  until=$(( $(date +%s) - age ))
+  for id in $("$cli" image ls -q --filter label=io.mlops.model.name | sort -u); do
+    created=$("$cli" image inspect -f '{{.Created}}' "$id" 2>/dev/null) || continue
+    if [ "$(date -d "$created" +%s)" -lt "$until" ]; then
+      "$cli" image rm -f "$id" >/dev/null 2>&1 || say "kept image $id (in use)"
+    fi
+  done
+  "$cli" image prune -f --filter "until=$PRUNE_AGE" >/dev/null
+  say "pruned images older than $PRUNE_AGE: data-root $before -> $(data_root_size)"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
   env) echo "export DOCKER_HOST=$DOCKER_HOST" ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  prune) prune ;;
+  *) echo "usage: $0 start|stop|status|env|prune" >&2; exit 2 ;;
 esac

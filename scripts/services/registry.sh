@@ -6,6 +6,8 @@
 #   scripts/services/registry.sh stop     stop the registry started by this script
 #   scripts/services/registry.sh status   exit 0 only when GET http://ADDR/v2/ answers 200
 #   scripts/services/registry.sh addr     print the address (host:port) without starting anything
+#   scripts/services/registry.sh prune    delete repositories nobody pushed to for MLOPS_PRUNE_AGE
+#                                         (default 1h), then garbage-collect their blobs
 #
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_REGISTRY_PORT (default 5000),
 # MLOPS_REGISTRY_STORAGE (blob storage; default $MLOPS_CACHE_DIR/registry/storage),
@@ -140,10 +142,36 @@ status() {
   fi
 }
 
+# Every test run pushes new images under new tags: without this the storage only grows. A repository
+# with any file younger than PRUNE_AGE is in use and stays; blobs are collected only when no push can
+# be under way (nothing at all written for PRUNE_AGE), because a blob uploaded for a manifest not yet
+# put would be collected too.
+prune() {
+  local repos=$STORAGE/docker/registry/v2/repositories age minutes before r
+  [ -d "$repos" ] || { say "nothing to prune: no repositories in $STORAGE"; return 0; }
+  age=$(prune_age_seconds) || exit 2
+  minutes=$(( (age + 59) / 60 ))
+  before=$(du -sh "$STORAGE" | cut -f1)
+  # A repository is a folder holding _manifests (names may be nested: team/model).
+  while IFS= read -r r; do
+    r=${r%/_manifests}
+    [ -z "$(find "$r" -type f -mmin "-$minutes" -print -quit)" ] || continue
+    rm -rf "$r"
+    r=$(dirname "$r")
+    while [ "$r" != "$repos" ] && rmdir "$r" 2>/dev/null; do r=$(dirname "$r"); done  # empty namespaces
+  done < <(find "$repos" -type d -name _manifests -prune)
+  if [ -z "$(find "$STORAGE" -type f -mmin "-$minutes" -print -quit)" ]; then
+    write_config
+    docker-registry garbage-collect "$CONFIG" >>"$LOG" 2>&1 || { log_tail; die "garbage-collect failed (log: $LOG)"; }
+  fi
+  say "pruned repositories untouched for $PRUNE_AGE: storage $before -> $(du -sh "$STORAGE" | cut -f1)"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
   addr) echo "$ADDR" ;;
-  *) echo "usage: $0 start|stop|status|addr" >&2; exit 2 ;;
+  prune) prune ;;
+  *) echo "usage: $0 start|stop|status|addr|prune" >&2; exit 2 ;;
 esac
