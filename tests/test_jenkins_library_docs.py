@@ -14,6 +14,21 @@ REPO = Path(__file__).resolve().parent.parent
 STEPS = sorted((REPO / "vars").glob("*.groovy"))
 # The argument spec each step hands to StepArgs.check: `name: [type: ...`.
 SPEC_KEY = re.compile(r"^\s+(\w+): \[type: ", re.MULTILINE)
+# Arguments several steps share live in src/ (e.g. DeployTarget.spec()); a step that adds them documents them too.
+SHARED_SPECS = {"DeployTarget.spec()": REPO / "src/org/mlops/jenkins/DeployTarget.groovy"}
+
+
+def declared_arguments(step: Path) -> list[str]:
+    source = step.read_text()
+    arguments = SPEC_KEY.findall(source)
+    for call, shared in SHARED_SPECS.items():
+        if call in source:
+            arguments += SPEC_KEY.findall(shared.read_text())
+    return arguments
+
+
+def test_shared_specs_are_found() -> None:
+    assert set(declared_arguments(REPO / "vars/mlopsRollout.groovy")) >= {"target", "namespace", "kubeconfigCredentialsId"}
 
 
 def test_there_are_steps() -> None:
@@ -27,7 +42,7 @@ def test_step_has_a_help_page_listing_every_argument(step: Path) -> None:
     assert help_page.is_file(), f"{step.name} has no {help_page.name}"
     text = help_page.read_text()
     assert text.startswith(f"### {step.stem}\n")
-    arguments = SPEC_KEY.findall(step.read_text())
+    arguments = declared_arguments(step)
     assert arguments, f"{step.name} declares no argument spec"
     for argument in arguments:
         assert f"| `{argument}` |" in text, f"{help_page.name} does not document argument '{argument}'"

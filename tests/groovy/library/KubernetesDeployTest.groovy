@@ -11,7 +11,7 @@ import static org.junit.Assert.fail
 /**
  * mlopsDeploy and mlopsRollout with `target: 'kubernetes'`, `namespace` and `kubeconfigCredentialsId`,
  * and mlopsPipeline's staging → approval → production, against the MOCK `mlops` of MlopsDeployTest
- * (MlopsDeployTest.FakeMlops: canned answers, records each call's arguments and the content of the
+ * (FakeMlops: canned answers, records each call's arguments and the content of the
  * file $KUBECONFIG named while it ran). Credentials are the harness's mock of Jenkins' credentials
  * store (h.credentials); `withCredentials` and `file(...)` are its mocks of those Jenkins steps.
  */
@@ -34,7 +34,7 @@ class KubernetesDeployTest {
 
     @Test
     void kubernetesDeployGetsTheTargetOnEveryCommandAndTheKubeconfigOnlyWhileACommandRuns() {
-        MlopsDeployTest.Fixture f = fixture([[status: 3, json: PAUSED], [status: 0, json: PROMOTED]])
+        CliFixture f = fixture([[status: 3, json: PAUSED], [status: 0, json: PROMOTED]])
         List<Map> asked = recordInputs(f)
         Map result = f.h.callStep('mlopsDeploy', KUBE_ARGS + [strategy: 'canary', version: 4, timeout: 600])
 
@@ -57,7 +57,7 @@ class KubernetesDeployTest {
 
     @Test
     void rejectedApprovalAbortsTheKubernetesRolloutWithTheKubeconfig() {
-        MlopsDeployTest.Fixture f = fixture([[status: 3, json: PAUSED], [status: 0, json: ABORTED]])
+        CliFixture f = fixture([[status: 3, json: PAUSED], [status: 0, json: ABORTED]])
         List<Map> asked = recordInputs(f) { Map a -> true }
         BuildResult build = f.run("mlopsDeploy(target: 'kubernetes', namespace: 'models-prod', " +
             "kubeconfigCredentialsId: 'kube-prod', strategy: 'canary', version: 4)")
@@ -73,7 +73,7 @@ class KubernetesDeployTest {
 
     @Test
     void timedOutKubernetesRolloutIsAbortedWithTheKubeconfig() {
-        MlopsDeployTest.Fixture f = fixture([[status: 4, json: MlopsDeployTest.PROGRESSING], [status: 0, json: ABORTED]])
+        CliFixture f = fixture([[status: 4, json: MlopsDeployTest.PROGRESSING], [status: 0, json: ABORTED]])
         BuildResult build = f.run("mlopsDeploy(target: 'kubernetes', namespace: 'models-prod', " +
             "kubeconfigCredentialsId: 'kube-prod', timeout: 60)")
 
@@ -85,7 +85,7 @@ class KubernetesDeployTest {
 
     @Test
     void targetAloneSetsNoNamespaceAndBindsNoCredentials() {
-        MlopsDeployTest.Fixture f = fixture([[status: 0, json: PROMOTED], [status: 0, json: PROMOTED]])
+        CliFixture f = fixture([[status: 0, json: PROMOTED], [status: 0, json: PROMOTED]])
         f.h.callStep('mlopsDeploy', [target: 'kubernetes', set: ['deploy.kubernetes.replicas': 3]])
         f.h.callStep('mlopsDeploy', [target: 'local'])
 
@@ -101,7 +101,7 @@ class KubernetesDeployTest {
     @Test
     void autoPromotePromotesEachPauseWithoutAsking() {
         Map stagingPaused = PAUSED + [env: 'staging']
-        MlopsDeployTest.Fixture f = fixture([[status: 3, json: stagingPaused], [status: 3, json: stagingPaused],
+        CliFixture f = fixture([[status: 3, json: stagingPaused], [status: 3, json: stagingPaused],
             [status: 0, json: PROMOTED + [env: 'staging']]])
         Map result = f.h.callStep('mlopsDeploy', KUBE_ARGS + [environment: 'staging', strategy: 'canary',
             autoPromote: true])
@@ -121,7 +121,7 @@ class KubernetesDeployTest {
 
     @Test
     void rolloutActionsTakeTheSameTargetArgumentsAndKubeconfig() {
-        MlopsDeployTest.Fixture f = fixture([[status: 0, json: PAUSED], [status: 0, json: PROMOTED],
+        CliFixture f = fixture([[status: 0, json: PAUSED], [status: 0, json: PROMOTED],
             [status: 0, json: ABORTED], [status: 0, json: PROMOTED + [status: 'rolled_back']],
             [status: 4, json: MlopsDeployTest.PROGRESSING], [status: 0, json: ABORTED]])
         f.h.callStep('mlopsRollout', KUBE_ARGS + [action: 'status'])
@@ -188,7 +188,7 @@ class KubernetesDeployTest {
 
     @Test
     void unknownCredentialsIdFailsBeforeTheCliRuns() {
-        MlopsDeployTest.Fixture f = fixture([[status: 0, json: PROMOTED]])
+        CliFixture f = fixture([[status: 0, json: PROMOTED]])
         BuildResult build = f.run("mlopsDeploy(target: 'kubernetes', kubeconfigCredentialsId: 'kube-typo')")
 
         assertEquals('FAILURE', build.result)
@@ -200,7 +200,7 @@ class KubernetesDeployTest {
 
     @Test
     void pipelineDeploysToStagingAsksThenRollsOutToProduction() {
-        MlopsDeployTest.Fixture f = fixture([[status: 0, json: STAGING_PROMOTED], [status: 3, json: PAUSED],
+        CliFixture f = fixture([[status: 0, json: STAGING_PROMOTED], [status: 3, json: PAUSED],
             [status: 0, json: PROMOTED]])
         List<Map> asked = recordInputs(f)
         MlopsDeployTest.stubTrainingSteps(f.h)
@@ -240,7 +240,7 @@ class KubernetesDeployTest {
 
     @Test
     void rejectingTheProductionApprovalLeavesProductionUntouched() {
-        MlopsDeployTest.Fixture f = fixture([[status: 0, json: STAGING_PROMOTED]])
+        CliFixture f = fixture([[status: 0, json: STAGING_PROMOTED]])
         List<Map> asked = recordInputs(f) { Map a -> a.message.contains('to production?') }
         MlopsDeployTest.stubTrainingSteps(f.h)
         BuildResult build = f.h.runJenkinsfile("@Library('mlops') _\n" + '''mlopsPipeline(approvers: 'ml-leads',
@@ -264,7 +264,7 @@ class KubernetesDeployTest {
     @Test
     void stagingPausesArePromotedWithoutAskingAndApprovalFalseSkipsTheProductionApproval() {
         Map stagingPaused = PAUSED + [env: 'staging']
-        MlopsDeployTest.Fixture f = fixture([[status: 3, json: stagingPaused], [status: 0, json: STAGING_PROMOTED],
+        CliFixture f = fixture([[status: 3, json: stagingPaused], [status: 0, json: STAGING_PROMOTED],
             [status: 0, json: PROMOTED]])
         MlopsDeployTest.stubTrainingSteps(f.h)
         BuildResult build = f.h.runJenkinsfile("@Library('mlops') _\n" + '''mlopsPipeline(approval: false,
@@ -305,7 +305,7 @@ class KubernetesDeployTest {
     void theStagingExampleOfTheHelpPageRuns() {
         String page = new File(MlopsTestSupport.repoRoot(), 'vars/mlopsPipeline.txt').text
         String example = (page =~ /(?s)```groovy\n(@Library[^`]*?staging: \[[^`]*?)```/)[0][1]
-        MlopsDeployTest.Fixture f = fixture([[status: 0, json: STAGING_PROMOTED], [status: 0, json: PROMOTED]])
+        CliFixture f = fixture([[status: 0, json: STAGING_PROMOTED], [status: 0, json: PROMOTED]])
         f.h.credentials['kubeconfig-prod'] = PROD_KUBECONFIG
         f.h.credentials['kubeconfig-staging'] = STAGING_KUBECONFIG
         List<Map> asked = recordInputs(f)
@@ -325,8 +325,8 @@ class KubernetesDeployTest {
     // ------------------------------------------------------------------ helpers
 
     /** A MlopsDeployTest fixture whose credentials store (mock) holds the production and staging kubeconfigs. */
-    private static MlopsDeployTest.Fixture fixture(List<Map> answers) {
-        MlopsDeployTest.Fixture f = new MlopsDeployTest.Fixture(answers)
+    private static CliFixture fixture(List<Map> answers) {
+        CliFixture f = new CliFixture(answers)
         f.h.credentials['kube-prod'] = PROD_KUBECONFIG
         f.h.credentials['kube-staging'] = STAGING_KUBECONFIG
         return f
@@ -337,7 +337,7 @@ class KubernetesDeployTest {
      * submitter, whether KUBECONFIG was bound, and how many `mlops` calls had run; `reject` decides
      * which requests alice rejects (Jenkins' FlowInterruptedException, as the real step throws).
      */
-    private static List<Map> recordInputs(MlopsDeployTest.Fixture f, Closure reject = { Map a -> false }) {
+    private static List<Map> recordInputs(CliFixture f, Closure reject = { Map a -> false }) {
         List<Map> asked = []
         f.h.stubStep('input') { Map a ->
             asked << [message: a.message.toString(), submitter: a.submitter, kubeconfig: f.h.env.KUBECONFIG,
@@ -352,7 +352,7 @@ class KubernetesDeployTest {
 
     /** mlopsPipeline with this `deploy` Map must fail before its first stage; returns the error. */
     private static String pipelineFailure(String deploy) {
-        MlopsDeployTest.Fixture f = fixture([])
+        CliFixture f = fixture([])
         BuildResult build = f.h.runJenkinsfile("@Library('mlops') _\nmlopsPipeline(deploy: ${deploy})")
         assertEquals(build.log, 'FAILURE', build.result)
         assertEquals([], build.stagesRun)

@@ -10,7 +10,7 @@ import static org.junit.Assert.fail
 
 /**
  * mlopsDeploy, mlopsRollout and mlopsPipeline's Deploy stage, against a MOCK `mlops`
- * (FakeMlops below, put in place through MLOPS_BIN): a shell script that answers each call with
+ * (FakeMlops.groovy, put in place through MLOPS_BIN by CliFixture): a shell script that answers each call with
  * the next canned JSON and exit code of the `mlops deploy` / `mlops rollout` contract and records
  * its arguments, so the tests see exactly what the real CLI would receive. The real CLI's
  * rollouts are tested in Python. Each exit code's path: 0 promoted, 1 aborted, 2 usage error,
@@ -35,7 +35,7 @@ class MlopsDeployTest {
 
     @Test
     void exit0PromotedSucceedsWithDescriptionAndReturnsTheState() {
-        Fixture f = new Fixture([[status: 0, json: PROMOTED]])
+        CliFixture f = new CliFixture([[status: 0, json: PROMOTED]])
         Map result = f.h.callStep('mlopsDeploy', [strategy: 'canary', version: 4, timeout: 600])
 
         assertEquals([DEPLOY_V4], f.mlops.calls())
@@ -51,7 +51,7 @@ class MlopsDeployTest {
 
     @Test
     void exit1AbortedFailsTheBuildWithTheReason() {
-        Fixture f = new Fixture([[status: 1, json: ABORTED]])
+        CliFixture f = new CliFixture([[status: 1, json: ABORTED]])
         BuildResult build = f.run("mlopsDeploy(strategy: 'canary', version: 4, timeout: 600)")
 
         assertEquals('FAILURE', build.result)
@@ -63,7 +63,7 @@ class MlopsDeployTest {
 
     @Test
     void exit2UsageErrorFailsWithTheCliMessageAndAbortsNothing() {
-        Fixture f = new Fixture([[status: 2, json: [ok: false, error: 'mlops.yaml: deploy.canary.steps: empty']]])
+        CliFixture f = new CliFixture([[status: 2, json: [ok: false, error: 'mlops.yaml: deploy.canary.steps: empty']]])
         BuildResult build = f.run("mlopsDeploy(strategy: 'canary')")
 
         assertEquals('FAILURE', build.result)
@@ -73,7 +73,7 @@ class MlopsDeployTest {
 
     @Test
     void exit3PausedAsksForApprovalThenPromotes() {
-        Fixture f = new Fixture([[status: 3, json: PAUSED], [status: 0, json: PROMOTED]])
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED], [status: 0, json: PROMOTED]])
         Map result = f.h.callStep('mlopsDeploy', [strategy: 'canary', version: 4, timeout: 600, approvers: 'ml-leads',
             approvalTimeout: 30])
 
@@ -93,7 +93,7 @@ class MlopsDeployTest {
     void aRolloutThatPausesAgainIsAskedAgain() {
         Map inconclusive = PAUSED + [reason: 'analysis inconclusive: latency_p99 0.21 (max 0.2)',
             weights: ['3': 50, '4': 50]]
-        Fixture f = new Fixture([[status: 3, json: PAUSED], [status: 3, json: inconclusive],
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED], [status: 3, json: inconclusive],
             [status: 0, json: PROMOTED]])
         f.h.callStep('mlopsDeploy', [strategy: 'canary', version: 4, timeout: 600])
 
@@ -106,7 +106,7 @@ class MlopsDeployTest {
 
     @Test
     void exit3RejectedAbortsTheRolloutAndTheBuild() {
-        Fixture f = new Fixture([[status: 3, json: PAUSED], [status: 0, json: ABORTED + [status: 'aborted']]])
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED], [status: 0, json: ABORTED + [status: 'aborted']]])
         f.h.inputResponse = 'abort'
         f.h.inputSubmitter = 'alice'
         BuildResult build = f.run("mlopsDeploy(strategy: 'canary', version: 4, timeout: 600)")
@@ -120,7 +120,7 @@ class MlopsDeployTest {
 
     @Test
     void exit3ApprovalTimeoutAbortsTheRolloutAndTheBuild() {
-        Fixture f = new Fixture([[status: 3, json: PAUSED], [status: 0, json: ABORTED]])
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED], [status: 0, json: ABORTED]])
         // What Jenkins' timeout step throws when the time runs out during the input.
         f.h.stubStep('input') { Map a -> throw new FlowInterruptedException('ABORTED', 'Timeout has been exceeded') }
         BuildResult build = f.run("mlopsDeploy(strategy: 'canary', version: 4, timeout: 600, approvalTimeout: 5)")
@@ -133,7 +133,7 @@ class MlopsDeployTest {
 
     @Test
     void exit3WithoutApprovalLeavesTheRolloutPausedAndTheBuildUnstable() {
-        Fixture f = new Fixture([[status: 3, json: PAUSED]])
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED]])
         BuildResult build = f.run("mlopsDeploy(strategy: 'canary', version: 4, timeout: 600, approval: false)")
 
         assertEquals('UNSTABLE', build.result)
@@ -146,7 +146,7 @@ class MlopsDeployTest {
 
     @Test
     void exit4TimedOutAbortsTheRolloutAndFails() {
-        Fixture f = new Fixture([[status: 4, json: PROGRESSING], [status: 0, json: ABORTED]])
+        CliFixture f = new CliFixture([[status: 4, json: PROGRESSING], [status: 0, json: ABORTED]])
         BuildResult build = f.run("mlopsDeploy(strategy: 'canary', version: 4, timeout: 600)")
 
         assertEquals('FAILURE', build.result)
@@ -159,7 +159,7 @@ class MlopsDeployTest {
 
     @Test
     void promoteAfterApprovalHandlesItsExitCodesLikeDeploy() {
-        Fixture f = new Fixture([[status: 3, json: PAUSED], [status: 4, json: PAUSED], [status: 0, json: ABORTED]])
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED], [status: 4, json: PAUSED], [status: 0, json: ABORTED]])
         BuildResult build = f.run("mlopsDeploy(strategy: 'canary', version: 4, timeout: 600)")
 
         assertEquals('FAILURE', build.result)
@@ -171,7 +171,7 @@ class MlopsDeployTest {
 
     @Test
     void aliasEnvironmentAndOverridesBecomeArguments() {
-        Fixture f = new Fixture([[status: 0, json: PROMOTED + [env: 'staging', strategy: 'bluegreen']]])
+        CliFixture f = new CliFixture([[status: 0, json: PROMOTED + [env: 'staging', strategy: 'bluegreen']]])
         f.h.callStep('mlopsDeploy', [alias: 'staging', environment: 'staging', strategy: 'bluegreen',
             config: 'model/mlops.yaml', set: ['deploy.bluegreen.preview_seconds': 30, 'deploy.target.replicas': 2]])
 
@@ -184,7 +184,7 @@ class MlopsDeployTest {
 
     @Test
     void overridesReachEveryCommandOfTheRollout() {
-        Fixture f = new Fixture([[status: 3, json: PAUSED], [status: 3, json: PAUSED], [status: 0, json: ABORTED]])
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED], [status: 3, json: PAUSED], [status: 0, json: ABORTED]])
         f.h.inputResponse = 'abort'
         f.h.callStep('mlopsDeploy', [set: ['deploy.target.port': 9000], approval: false])
         f.run("mlopsDeploy(set: ['deploy.target.port': 9000])")
@@ -198,7 +198,7 @@ class MlopsDeployTest {
     @Test
     void hostileValuesArriveAsOneLiteralArgument() {
         String hostile = "it's \"quoted\" \$(touch pwned) `touch pwned2`; touch pwned3"
-        Fixture f = new Fixture([[status: 0, json: ABORTED], [status: 0, json: PROMOTED]])
+        CliFixture f = new CliFixture([[status: 0, json: ABORTED], [status: 0, json: PROMOTED]])
         f.h.callStep('mlopsRollout', [action: 'abort', reason: hostile])
         f.h.callStep('mlopsDeploy', [alias: hostile, set: ['deploy.note': hostile]])
 
@@ -237,7 +237,7 @@ class MlopsDeployTest {
 
     @Test
     void rolloutStatusReturnsTheStateOrNoRollout() {
-        Fixture f = new Fixture([[status: 0, json: PAUSED],
+        CliFixture f = new CliFixture([[status: 0, json: PAUSED],
             [status: 2, json: [ok: false, error: "no rollout in environment 'staging' yet"]]])
         Map paused = f.h.callStep('mlopsRollout', [action: 'status'])
         Map none = f.h.callStep('mlopsRollout', [action: 'status', environment: 'staging'])
@@ -254,7 +254,7 @@ class MlopsDeployTest {
 
     @Test
     void rolloutPromoteRunsToTheEndOrIsUnstableWhenPausedAgain() {
-        Fixture f = new Fixture([[status: 0, json: PROMOTED], [status: 3, json: PAUSED]])
+        CliFixture f = new CliFixture([[status: 0, json: PROMOTED], [status: 3, json: PAUSED]])
         f.h.callStep('mlopsRollout', [action: 'promote', full: true, timeout: 900])
         assertEquals('SUCCESS', f.h.currentBuild.currentResult)
         assertEquals('canary: v4 promoted in production', f.h.currentBuild.description)
@@ -271,12 +271,12 @@ class MlopsDeployTest {
 
     @Test
     void rolloutResumeFailsWhenTheRolloutIsAbortedAndAbortsOnTimeout() {
-        Fixture f = new Fixture([[status: 1, json: ABORTED]])
+        CliFixture f = new CliFixture([[status: 1, json: ABORTED]])
         BuildResult build = f.run("mlopsRollout(action: 'resume')")
         assertEquals('FAILURE', build.result)
         assertEquals('mlopsRollout: rollout of v4 aborted: error_rate 0.31 > 0.05 (max) on v4', build.error.message)
 
-        Fixture g = new Fixture([[status: 4, json: PROGRESSING], [status: 0, json: ABORTED]])
+        CliFixture g = new CliFixture([[status: 4, json: PROGRESSING], [status: 0, json: ABORTED]])
         BuildResult timedOut = g.run("mlopsRollout(action: 'resume', environment: 'staging', timeout: 60)")
         assertEquals('FAILURE', timedOut.result)
         assertEquals([['rollout', 'resume', '--env', 'staging', '--timeout', '60', '--config', 'mlops.yaml', '--output',
@@ -287,7 +287,7 @@ class MlopsDeployTest {
     @Test
     void rolloutAbortAndUndoReturnTheState() {
         Map undone = PROMOTED + [status: 'rolled_back', stable: '3']
-        Fixture f = new Fixture([[status: 0, json: ABORTED], [status: 0, json: undone], [status: 2,
+        CliFixture f = new CliFixture([[status: 0, json: ABORTED], [status: 0, json: undone], [status: 2,
             json: [ok: false, error: 'nothing to undo in production']]])
         assertEquals('aborted', f.h.callStep('mlopsRollout', [action: 'abort']).status)
         assertEquals('3', f.h.callStep('mlopsRollout', [action: 'undo']).stable)
@@ -306,7 +306,7 @@ class MlopsDeployTest {
     @Test
     void pipelineWithDeployRollsOutInsteadOfPromotingInTheRegistry() {
         // The rollout moves the registry alias itself, once the version serves 100%: no Promote stage.
-        Fixture f = new Fixture([[status: 3, json: PAUSED], [status: 0, json: PROMOTED]])
+        CliFixture f = new CliFixture([[status: 3, json: PAUSED], [status: 0, json: PROMOTED]])
         stubTrainingSteps(f.h)
         BuildResult build = f.h.runJenkinsfile("@Library('mlops') _\n" +
             "mlopsPipeline(approvers: 'ml-leads', deploy: [strategy: 'canary', timeout: 600])")
@@ -325,7 +325,7 @@ class MlopsDeployTest {
 
     @Test
     void pipelineWithoutDeploySkipsTheStage() {
-        Fixture f = new Fixture([[status: 0, json: [ok: true, name: 'iris', version: 4]]])
+        CliFixture f = new CliFixture([[status: 0, json: [ok: true, name: 'iris', version: 4]]])
         stubTrainingSteps(f.h)
         BuildResult build = f.h.runJenkinsfile("@Library('mlops') _\nmlopsPipeline(approval: false)")
 
@@ -340,7 +340,7 @@ class MlopsDeployTest {
 
     @Test
     void pipelineRefusesAVersionInItsDeployArguments() {
-        Fixture f = new Fixture([])
+        CliFixture f = new CliFixture([])
         BuildResult build = f.h.runJenkinsfile("@Library('mlops') _\nmlopsPipeline(deploy: [version: 3])")
 
         assertEquals('FAILURE', build.result)
@@ -358,78 +358,9 @@ class MlopsDeployTest {
         h.stubVar('mlopsRegister') { Map a -> [name: 'iris', version: 4] }
     }
 
-    private static Map report(Fixture f) {
+    private static Map report(CliFixture f) {
         return new groovy.json.JsonSlurperClassic().parseText(
             new File(f.ws, 'mlops-out/reports/deploy-production.json').text) as Map
-    }
-
-    /** A workspace, a harness, and the mock `mlops` answering in order. */
-    static class Fixture {
-
-        final File ws = MlopsTestSupport.tempDir('ws-')
-        final PipelineHarness h = MlopsTestSupport.harness(ws)
-        final FakeMlops mlops
-
-        Fixture(List<Map> answers) {
-            mlops = new FakeMlops(MlopsTestSupport.tempDir('fake-mlops-'), answers)
-            h.env.MLOPS_BIN = mlops.bin.path
-        }
-
-        BuildResult run(String steps) {
-            return h.runJenkinsfile("@Library('mlops') _\nnode { ${steps} }")
-        }
-
-    }
-
-    /**
-     * The MOCK `mlops`: call N prints answers[N-1].json and exits with answers[N-1].status;
-     * its arguments, one a line, go to call-N.txt, and the content of the file $KUBECONFIG names
-     * (when set) to kubeconfig-N.txt. A call beyond the answers exits 2.
-     */
-    static class FakeMlops {
-
-        final File dir
-        final File bin
-
-        FakeMlops(File dir, List<Map> answers) {
-            this.dir = dir
-            answers.eachWithIndex { Map answer, int i ->
-                new File(dir, "${i + 1}.json").text = groovy.json.JsonOutput.toJson(answer.json)
-                new File(dir, "${i + 1}.status").text = answer.status.toString()
-            }
-            new File(dir, 'count').text = '0'
-            bin = new File(dir, 'mlops')
-            bin.text = """#!/bin/sh
-dir='${dir.path}'
-n=\$((\$(cat "\$dir/count") + 1))
-echo "\$n" > "\$dir/count"
-printf '%s\\n' "\$@" > "\$dir/call-\$n.txt"
-if [ -n "\${KUBECONFIG:-}" ]; then cat "\$KUBECONFIG" > "\$dir/kubeconfig-\$n.txt"; fi
-if [ ! -f "\$dir/\$n.status" ]; then
-  printf '{"ok": false, "error": "mock mlops: no answer for call %s"}' "\$n"
-  exit 2
-fi
-cat "\$dir/\$n.json"
-exit "\$(cat "\$dir/\$n.status")"
-"""
-            bin.setExecutable(true)
-        }
-
-        /** The arguments of every call so far, in order. */
-        List<List<String>> calls() {
-            int count = new File(dir, 'count').text.trim() as int
-            return (1..<(count + 1)).collect { n -> new File(dir, "call-${n}.txt").readLines() }
-        }
-
-        /** For every call so far, the kubeconfig it saw through KUBECONFIG (its content), or null. */
-        List<String> kubeconfigs() {
-            int count = new File(dir, 'count').text.trim() as int
-            return (1..<(count + 1)).collect { n ->
-                File seen = new File(dir, "kubeconfig-${n}.txt")
-                seen.isFile() ? seen.text : null
-            }
-        }
-
     }
 
 }

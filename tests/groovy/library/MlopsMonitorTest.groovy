@@ -8,8 +8,8 @@ import static org.junit.Assert.assertTrue
 import static org.junit.Assert.fail
 
 /**
- * mlopsMonitor and mlopsPipeline's `schedule` and `monitor`, against a MOCK `mlops` (FakeMonitorCli
- * below, through MLOPS_BIN): a shell script answering each call with the next canned JSON and exit
+ * mlopsMonitor and mlopsPipeline's `schedule` and `monitor`, against a MOCK `mlops` (FakeMlops
+ * through CliFixture): a shell script answering each call with the next canned JSON and exit
  * code of the `mlops monitor check` / `mlops monitor report` contract, recording its arguments, and
  * writing a small HTML file where `--out` points (as `monitor report` does). The real CLI's checks are
  * tested in Python. `build` and currentBuild.getBuildCauses are the harness's mocks of those Jenkins APIs.
@@ -46,7 +46,7 @@ class MlopsMonitorTest {
 
     @Test
     void exit0OkSucceedsDescribesAndArchivesTheVerdictAndTheReport() {
-        Fixture f = new Fixture([[status: 0, json: OK], [status: 0, json: OK + [report: 'x.html']]])
+        CliFixture f = new CliFixture([[status: 0, json: OK], [status: 0, json: OK + [report: 'x.html']]])
         Map verdict = f.h.callStep('mlopsMonitor', [:])
 
         assertEquals([CHECK, report(f)], f.mlops.calls())
@@ -69,7 +69,7 @@ class MlopsMonitorTest {
 
     @Test
     void exit1RetrainIsUnstableByDefaultWithTheReasonsEchoedAndDescribed() {
-        Fixture f = new Fixture([[status: 1, json: RETRAIN], [status: 0, json: RETRAIN]])
+        CliFixture f = new CliFixture([[status: 1, json: RETRAIN], [status: 0, json: RETRAIN]])
         Map verdict = f.h.callStep('mlopsMonitor', [report: true])
 
         assertEquals('retrain', verdict.status)
@@ -86,7 +86,7 @@ class MlopsMonitorTest {
 
     @Test
     void exit1WithOnRetrainFailureFailsTheBuildAfterArchivingTheReport() {
-        Fixture f = new Fixture([[status: 1, json: RETRAIN], [status: 0, json: RETRAIN]])
+        CliFixture f = new CliFixture([[status: 1, json: RETRAIN], [status: 0, json: RETRAIN]])
         BuildResult build = f.run("mlopsMonitor(onRetrain: 'failure')")
 
         assertEquals('FAILURE', build.result)
@@ -98,7 +98,7 @@ class MlopsMonitorTest {
 
     @Test
     void exit1WithOnRetrainSuccessOnlyDescribes() {
-        Fixture f = new Fixture([[status: 1, json: RETRAIN]])
+        CliFixture f = new CliFixture([[status: 1, json: RETRAIN]])
         Map verdict = f.h.callStep('mlopsMonitor', [onRetrain: 'success', report: false])
 
         assertEquals(1, verdict.exitCode)
@@ -109,7 +109,7 @@ class MlopsMonitorTest {
 
     @Test
     void exit1WithOnRetrainBuildStartsTheRetrainJobWithTheReasons() {
-        Fixture f = new Fixture([[status: 1, json: RETRAIN]])
+        CliFixture f = new CliFixture([[status: 1, json: RETRAIN]])
         Map verdict = f.h.callStep('mlopsMonitor', [onRetrain: 'build', retrainJob: 'models/iris-train', report: false])
 
         assertEquals(1, f.h.builds.size())
@@ -133,7 +133,7 @@ class MlopsMonitorTest {
             reason: 'cooling down until 2024-05-01T12:00:00Z (last trigger 2024-05-01T06:00:00Z)']]
         Map fired = RETRAIN + [trigger: [fired: true, action: 'none', key: 'k2', reason: REASONS]]
         Map firedElsewhere = RETRAIN + [trigger: [fired: true, action: 'jenkins', key: 'k3', reason: REASONS]]
-        Fixture f = new Fixture([[status: 1, json: cooling], [status: 1, json: fired], [status: 1, json: firedElsewhere]])
+        CliFixture f = new CliFixture([[status: 1, json: cooling], [status: 1, json: fired], [status: 1, json: firedElsewhere]])
         Map args = [act: true, onRetrain: 'build', retrainJob: 'iris-train', report: false]
 
         Map held = f.h.callStep('mlopsMonitor', args)
@@ -158,7 +158,7 @@ class MlopsMonitorTest {
 
     @Test
     void exit2FailsWithTheCliMessageAndWritesNothing() {
-        Fixture f = new Fixture([[status: 2, json: [ok: false, error: "no version of iris is in 'production'"]]])
+        CliFixture f = new CliFixture([[status: 2, json: [ok: false, error: "no version of iris is in 'production'"]]])
         BuildResult build = f.run('mlopsMonitor()')
 
         assertEquals('FAILURE', build.result)
@@ -171,7 +171,7 @@ class MlopsMonitorTest {
 
     @Test
     void exit3InsufficientDataLeavesTheBuildResultAlone() {
-        Fixture f = new Fixture([[status: 3, json: INSUFFICIENT], [status: 0, json: INSUFFICIENT]])
+        CliFixture f = new CliFixture([[status: 3, json: INSUFFICIENT], [status: 0, json: INSUFFICIENT]])
         Map verdict = f.h.callStep('mlopsMonitor', [onRetrain: 'failure'])
 
         assertEquals(3, verdict.exitCode)
@@ -184,7 +184,7 @@ class MlopsMonitorTest {
         assertEquals('insufficient_data', verdictFile(f).status)
 
         // Nor does it make a build that is already UNSTABLE any better or worse.
-        Fixture g = new Fixture([[status: 3, json: INSUFFICIENT]])
+        CliFixture g = new CliFixture([[status: 3, json: INSUFFICIENT]])
         BuildResult build = g.run("unstable('an earlier test failed'); mlopsMonitor(report: false)")
         assertEquals('UNSTABLE', build.result)
         assertTrue(build.description.startsWith('monitoring: insufficient data'))
@@ -194,7 +194,7 @@ class MlopsMonitorTest {
 
     @Test
     void argumentsBecomeTheCliWordsOfTheCheckAndTheReport() {
-        Fixture f = new Fixture([[status: 0, json: OK + [environment: 'staging']], [status: 0, json: OK]])
+        CliFixture f = new CliFixture([[status: 0, json: OK + [environment: 'staging']], [status: 0, json: OK]])
         f.h.callStep('mlopsMonitor', [environment: 'staging', version: 3, log: 'logs/predictions', act: true,
             config: 'model/mlops.yaml', set: ['monitoring.window': '2h', 'monitoring.drift_share': 0.3],
             outDir: 'out'])
@@ -212,7 +212,7 @@ class MlopsMonitorTest {
 
     @Test
     void withoutEnvironmentTheFilesAreNamedAfterTheVerdictsEnvironment() {
-        Fixture f = new Fixture([[status: 0, json: OK + [environment: 'shadow/eu']]])
+        CliFixture f = new CliFixture([[status: 0, json: OK + [environment: 'shadow/eu']]])
         f.h.callStep('mlopsMonitor', [report: false])
 
         assertEquals([CHECK], f.mlops.calls())
@@ -222,7 +222,7 @@ class MlopsMonitorTest {
 
     @Test
     void aReportThatFailsIsAWarningAndTheVerdictStands() {
-        Fixture f = new Fixture([[status: 0, json: OK], [status: 2, json: [ok: false, error: 'cannot write x.html'],
+        CliFixture f = new CliFixture([[status: 0, json: OK], [status: 2, json: [ok: false, error: 'cannot write x.html'],
             writeReport: false]])
         Map verdict = f.h.callStep('mlopsMonitor', [:])
 
@@ -259,7 +259,7 @@ class MlopsMonitorTest {
 
     @Test
     void timerStartedBuildChecksFirstAndSkipsTrainingWhenMonitoringIsOk() {
-        Fixture f = pipelineFixture([[status: 0, json: OK], [status: 0, json: OK]], TIMER_CAUSE)
+        CliFixture f = pipelineFixture([[status: 0, json: OK], [status: 0, json: OK]], TIMER_CAUSE)
         BuildResult build = f.h.runJenkinsfile(jenkinsfile("schedule: 'H */4 * * *', monitor: [environment: 'production']"))
 
         assertEquals(build.log, 'SUCCESS', build.result)
@@ -280,7 +280,7 @@ class MlopsMonitorTest {
 
     @Test
     void timerStartedBuildRetrainsWhenTheVerdictIsRetrain() {
-        Fixture f = pipelineFixture([[status: 1, json: RETRAIN], [status: 0, json: RETRAIN],
+        CliFixture f = pipelineFixture([[status: 1, json: RETRAIN], [status: 0, json: RETRAIN],
             [status: 0, json: [ok: true, name: 'iris', version: 4]]], TIMER_CAUSE)
         BuildResult build = f.h.runJenkinsfile(jenkinsfile("schedule: '@daily', monitor: [:]"))
 
@@ -298,7 +298,7 @@ class MlopsMonitorTest {
     void timerStartedBuildWithActTrainsOnlyWhenTheTriggerLetsIt() {
         Map held = RETRAIN + [trigger: [fired: false, action: 'none', key: 'k1',
             reason: 'already triggered for this finding at 2024-05-01T06:00:00Z (key k1)']]
-        Fixture f = pipelineFixture([[status: 1, json: held]], TIMER_CAUSE)
+        CliFixture f = pipelineFixture([[status: 1, json: held]], TIMER_CAUSE)
         BuildResult build = f.h.runJenkinsfile(jenkinsfile("schedule: 'H 2 * * *', monitor: [act: true, report: false]"))
 
         assertEquals(build.log, 'SUCCESS', build.result)
@@ -308,14 +308,14 @@ class MlopsMonitorTest {
             'already triggered for this finding at 2024-05-01T06:00:00Z (key k1))').toString(), build.description)
 
         Map fired = RETRAIN + [trigger: [fired: true, action: 'none', key: 'k2', reason: REASONS]]
-        Fixture g = pipelineFixture([[status: 1, json: fired], [status: 0, json: [ok: true]]], TIMER_CAUSE)
+        CliFixture g = pipelineFixture([[status: 1, json: fired], [status: 0, json: [ok: true]]], TIMER_CAUSE)
         BuildResult retrained = g.h.runJenkinsfile(jenkinsfile("schedule: 'H 2 * * *', monitor: [act: true, report: false]"))
         assertEquals(['Set up', 'Data', 'Monitor'] + TRAINING + ['Promote'], retrained.stagesRun)
     }
 
     @Test
     void timerStartedBuildWithInsufficientDataSkipsTraining() {
-        Fixture f = pipelineFixture([[status: 3, json: INSUFFICIENT]], TIMER_CAUSE)
+        CliFixture f = pipelineFixture([[status: 3, json: INSUFFICIENT]], TIMER_CAUSE)
         BuildResult build = f.h.runJenkinsfile(jenkinsfile("schedule: '@hourly', monitor: [report: false]"))
 
         assertEquals(build.log, 'SUCCESS', build.result)
@@ -331,7 +331,7 @@ class MlopsMonitorTest {
         assertTrue(example, example.contains('schedule:') && example.contains('monitor:'))
         Map fired = RETRAIN + [reasons: [DRIFT], findings: [drift: 'fired', accuracy: 'off', data_change: 'off'],
             trigger: [fired: false, action: 'none', key: 'k1', reason: 'cooling down until 2024-05-01T12:00:00Z']]
-        Fixture f = pipelineFixture([[status: 1, json: fired], [status: 0, json: fired]], TIMER_CAUSE)
+        CliFixture f = pipelineFixture([[status: 1, json: fired], [status: 0, json: fired]], TIMER_CAUSE)
         BuildResult build = f.h.runJenkinsfile(example)
 
         assertEquals(build.log, 'SUCCESS', build.result)
@@ -366,7 +366,7 @@ class MlopsMonitorTest {
 
     @Test
     void userStartedBuildRunsThePipelineAsWithoutMonitor() {
-        Fixture f = pipelineFixture([[status: 0, json: [ok: true, name: 'iris', version: 4]]], USER_CAUSE)
+        CliFixture f = pipelineFixture([[status: 0, json: [ok: true, name: 'iris', version: 4]]], USER_CAUSE)
         BuildResult build = f.h.runJenkinsfile(jenkinsfile("schedule: 'H */4 * * *', monitor: [environment: 'production']"))
 
         assertEquals(build.log, 'SUCCESS', build.result)
@@ -382,7 +382,7 @@ class MlopsMonitorTest {
 
     @Test
     void timerStartedBuildWithoutMonitorRetrainsAsEveryBuildDoes() {
-        Fixture f = pipelineFixture([[status: 0, json: [ok: true, name: 'iris', version: 4]]], TIMER_CAUSE)
+        CliFixture f = pipelineFixture([[status: 0, json: [ok: true, name: 'iris', version: 4]]], TIMER_CAUSE)
         BuildResult build = f.h.runJenkinsfile(jenkinsfile("schedule: 'H 3 * * 1-5'"))
 
         assertEquals(build.log, 'SUCCESS', build.result)
@@ -393,11 +393,11 @@ class MlopsMonitorTest {
     @Test
     void scheduleRegistersTheCronTriggerOnEitherAgentAndNothingWithoutIt() {
         ['', ", agent: 'kubernetes'"].each { String agent ->
-            Fixture scheduled = pipelineFixture([[status: 0, json: [ok: true]]], USER_CAUSE)
+            CliFixture scheduled = pipelineFixture([[status: 0, json: [ok: true]]], USER_CAUSE)
             scheduled.h.runJenkinsfile(jenkinsfile("schedule: 'H H(0-5) * * *'${agent}"))
             assertEquals([cron: 'H H(0-5) * * *'], scheduled.h.declarative.triggers)
 
-            Fixture plain = pipelineFixture([[status: 0, json: [ok: true]]], USER_CAUSE)
+            CliFixture plain = pipelineFixture([[status: 0, json: [ok: true]]], USER_CAUSE)
             plain.h.runJenkinsfile(jenkinsfile(agent.replaceFirst('^, ', '')))
             assertEquals('no triggers {} at all: a timer configured in the job stays', [:], plain.h.declarative.triggers)
         }
@@ -407,7 +407,7 @@ class MlopsMonitorTest {
     void allFourPipelineBlocksDeclareTheSameStagesAndSettings() {
         List<Map> declared = ['', "schedule: '@daily'", "agent: 'kubernetes'", "agent: 'kubernetes', schedule: '@daily'"]
             .collect { String more ->
-                Fixture f = pipelineFixture([[status: 0, json: [ok: true]]], USER_CAUSE)
+                CliFixture f = pipelineFixture([[status: 0, json: [ok: true]]], USER_CAUSE)
                 f.h.runJenkinsfile(jenkinsfile(more))
                 [stages: f.h.declarative.stages, options: f.h.declarative.options,
                  parameters: f.h.declarative.parameters*.name]
@@ -464,12 +464,12 @@ class MlopsMonitorTest {
 
     // ------------------------------------------------------------------ helpers
 
-    private static List report(Fixture f, String env = 'production') {
+    private static List report(CliFixture f, String env = 'production') {
         return ['monitor', 'report', '--out', "${f.h.workspace.path}/mlops-out/reports/monitor-${env}.html".toString(),
             '--config', 'mlops.yaml', '--output', 'json']
     }
 
-    private static Map verdictFile(Fixture f) {
+    private static Map verdictFile(CliFixture f) {
         return new groovy.json.JsonSlurperClassic().parseText(
             new File(f.ws, 'mlops-out/reports/monitor-production.json').text) as Map
     }
@@ -480,81 +480,11 @@ class MlopsMonitorTest {
     }
 
     /** A pipeline whose training steps stand in for themselves (Register hands over v4), started by `cause`. */
-    private static Fixture pipelineFixture(List<Map> answers, Map cause) {
-        Fixture f = new Fixture(answers)
+    private static CliFixture pipelineFixture(List<Map> answers, Map cause) {
+        CliFixture f = new CliFixture(answers)
         MlopsDeployTest.stubTrainingSteps(f.h)
         f.h.currentBuild.buildCauses = [cause]
         return f
-    }
-
-    /** A workspace, a harness, and the mock `mlops` answering in order. */
-    static class Fixture {
-
-        final File ws = MlopsTestSupport.tempDir('ws-')
-        final PipelineHarness h = MlopsTestSupport.harness(ws)
-        final FakeMonitorCli mlops
-
-        Fixture(List<Map> answers) {
-            mlops = new FakeMonitorCli(MlopsTestSupport.tempDir('fake-mlops-'), answers)
-            h.env.MLOPS_BIN = mlops.bin.path
-        }
-
-        BuildResult run(String steps) {
-            return h.runJenkinsfile("@Library('mlops') _\nnode { ${steps} }")
-        }
-
-    }
-
-    /**
-     * The MOCK `mlops` (MlopsDeployTest.FakeMlops plus `--out`): call N prints answers[N-1].json and exits
-     * with answers[N-1].status, its arguments one a line in call-N.txt; a call with `--out FILE` writes a
-     * small HTML file there first, unless the answer says writeReport: false. A call beyond the answers exits 2.
-     */
-    static class FakeMonitorCli {
-
-        final File dir
-        final File bin
-
-        FakeMonitorCli(File dir, List<Map> answers) {
-            this.dir = dir
-            answers.eachWithIndex { Map answer, int i ->
-                new File(dir, "${i + 1}.json").text = groovy.json.JsonOutput.toJson(answer.json)
-                new File(dir, "${i + 1}.status").text = answer.status.toString()
-                if (answer.writeReport == false) {
-                    new File(dir, "${i + 1}.noreport").text = ''
-                }
-            }
-            new File(dir, 'count').text = '0'
-            bin = new File(dir, 'mlops')
-            bin.text = """#!/bin/sh
-dir='${dir.path}'
-n=\$((\$(cat "\$dir/count") + 1))
-echo "\$n" > "\$dir/count"
-printf '%s\\n' "\$@" > "\$dir/call-\$n.txt"
-if [ ! -f "\$dir/\$n.status" ]; then
-  printf '{"ok": false, "error": "mock mlops: no answer for call %s"}' "\$n"
-  exit 2
-fi
-previous=
-for word in "\$@"; do
-  if [ "\$previous" = --out ] && [ ! -f "\$dir/\$n.noreport" ]; then
-    mkdir -p "\$(dirname "\$word")"
-    printf '<html><body>mock monitoring report</body></html>' > "\$word"
-  fi
-  previous=\$word
-done
-cat "\$dir/\$n.json"
-exit "\$(cat "\$dir/\$n.status")"
-"""
-            bin.setExecutable(true)
-        }
-
-        /** The arguments of every call so far, in order. */
-        List<List<String>> calls() {
-            int count = new File(dir, 'count').text.trim() as int
-            return (1..<(count + 1)).collect { n -> new File(dir, "call-${n}.txt").readLines() }
-        }
-
     }
 
 }
