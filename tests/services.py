@@ -16,7 +16,8 @@ Session-scoped pytest fixtures around scripts/services/*.sh (see scripts/service
   kube-controller-manager, kube-scheduler built from source, kwok nodes, Gateway API CRDs) with
   ``.kubeconfig`` (a ``Path``, admin credentials), ``.server`` (``"https://127.0.0.1:6443"``),
   ``.start_seconds`` and ``.api_client()`` (a ``kubernetes.client.ApiClient``). Pods labelled
-  ``mlops.dev/never-ready: "true"`` run but never become Ready. The first run builds everything from
+  ``mlops.dev/never-ready: "true"`` run but never become Ready; Pods annotated ``mlops.dev/stand-in-ip: IP``
+  get that pod IP (a test serves what the container would on IP:containerPort). The first run builds everything from
   the Go module proxy (tens of minutes); later runs start a fresh cluster in well under a minute.
 
 A component that cannot be started makes the test fail (never skip) with the script's own message.

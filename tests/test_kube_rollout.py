@@ -8,15 +8,18 @@ their Ready pods, HTTPRoute weights, Service selectors), not traffic.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import run_mlops
+from conftest import Project, make_project, run_mlops
+from serving_support import metric, running_server
 from helm_support import DIGESTS, REPOSITORY, helm, register_packaged, write_config  # noqa: F401
 
 NAME = "churn-production"
@@ -110,7 +113,8 @@ def test_canary_on_kubernetes_steps_the_route_weights_and_abort_restores_stable(
 
 def test_bluegreen_on_kubernetes_switches_the_service_only_when_promoted(cluster_project: KubeProject) -> None:
     project = cluster_project
-    project.configure(strategy="bluegreen", bluegreen={"auto_promote": False, "scale_down_delay": 0})
+    # These versions are image records without a served model: no smoke test (tested below with a real server).
+    project.configure(strategy="bluegreen", bluegreen={"auto_promote": False, "scale_down_delay": 0, "smoke_test": None})
     project.mlops("deploy", "--version", "1")
     paused = project.mlops("deploy", "--version", "2", check=3)
     assert paused["status"] == "paused"
@@ -185,7 +189,7 @@ def test_bluegreen_switches_only_after_ready_pods_and_passed_checks(cluster_proj
     set by the query itself. What is tested: the main Service moves to the preview track only
     once the preview pods are Ready and the check passed, and never when it failed."""
     project = cluster_project
-    project.configure(strategy="bluegreen", bluegreen={"auto_promote": True, "scale_down_delay": 0,
+    project.configure(strategy="bluegreen", bluegreen={"auto_promote": True, "scale_down_delay": 0, "smoke_test": None,
                                                        "pre_promotion_analysis": {"count": 1, "interval": "1s"}},
                       analysis={"provider": "prometheus", "prometheus_url": prometheus_server.url,
                                 "metrics": [{"name": "preview_error_rate", "query": f"vector({check_value})", "max": 0.05}]})
@@ -266,3 +270,131 @@ def test_recreate_on_kubernetes_replaces_the_pods(cluster_project: KubeProject) 
     deployment = project.apps.read_namespaced_deployment(f"{NAME}-stable", project.namespace)
     assert deployment.spec.strategy.type == "Recreate" and deployment.spec.strategy.rolling_update is None
     assert project.tracks() == {"stable": ("2", 2)} and project.weights() == [(NAME, 100)]
+
+
+def _host_ipv4() -> str:
+    """An address of this machine the API server may proxy to (it refuses loopback and link-local)."""
+    import psutil
+
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith(("127.", "169.254.")):
+                return address.address
+    pytest.fail("this machine has no IPv4 address besides loopback: the API server cannot proxy to a stand-in pod")
+
+
+@pytest.fixture
+def trained_bluegreen(kube_cluster, helm: str, tmp_path: Path) -> Iterator[tuple[Project, dict[str, str], str]]:
+    """A real trained breast_cancer model registered as v1 and v2 (with image records), and a namespace."""
+    from kubernetes import client
+
+    from mlops_helpers.registry import open_registry
+
+    project = make_project(tmp_path, "breast_cancer")
+    project.mlops("run")
+    store = open_registry(project.root / "registry")
+    assert store.register("breast_cancer", project.root / "mlops-out/model", stage="staging").version == 2
+    for number in (1, 2):
+        reference = f"127.0.0.1:5000/breast_cancer@{DIGESTS[number]}"
+        store.annotate("breast_cancer", number, image={
+            "repository": "127.0.0.1:5000/breast_cancer", "tags": [], "digest": DIGESTS[number], "id": "sha256:" + "0" * 64,
+            "size_bytes": 1, "reference": reference, "ready_for_deployment": True})
+    namespace = f"smoke-{uuid.uuid4().hex[:8]}"
+    env = {"KUBECONFIG": str(kube_cluster.kubeconfig), "MLOPS_HELM": helm}
+    yield project, env, namespace
+    core = client.CoreV1Api(kube_cluster.api_client())
+    if any(item.metadata.name == namespace for item in core.list_namespace().items):
+        core.delete_namespace(namespace)
+
+
+def test_bluegreen_smoke_test_reaches_the_preview_pods_through_the_api_server(trained_bluegreen) -> None:
+    """kwok runs no containers: the pods are annotated with a stand-in IP (the test cluster gives them
+    that pod IP) and the test runs the real model server the preview pods would run, v2, on that
+    address and the container port. The smoke test POSTs hold-out rows through the API server's
+    service proxy to the preview Service; the switch follows only when v2 answered every one."""
+    project, env, namespace = trained_bluegreen
+    root = project.root
+    config = yaml.safe_load((root / "mlops.yaml").read_text())
+    with running_server("--artefact", str(root / "registry/breast_cancer/versions/2"), "--host", "0.0.0.0", cwd=root) as v2:
+        config["package"] = {**config.get("package", {}), "port": v2.port, "registry": "127.0.0.1:5000"}
+        config["deploy"] = {"target": "kubernetes", "strategy": "bluegreen",
+                            "bluegreen": {"auto_promote": True, "scale_down_delay": 0, "smoke_test": {"requests": 5}},
+                            "kubernetes": {"namespace": namespace, "replicas": 1, "ready_timeout": "60s",
+                                           "annotations": {"mlops.dev/stand-in-ip": _host_ipv4()}}}
+        (root / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+        def mlops(*args: str, check: int = 0) -> dict:
+            return run_mlops(*args, "--output", "json", cwd=root, env=env, check=check).json()
+
+        assert mlops("deploy", "--version", "1")["status"] == "promoted"
+        served_before = metric(v2.metrics(), "mlops_requests_total", endpoint="/predict", status="200")
+        promoted = mlops("deploy", "--version", "2")
+        assert promoted["status"] == "promoted" and promoted["stable"] == "2", promoted
+        events = mlops("rollout", "history", "--events")["events"]
+        assert [e["message"] for e in events if e["event"] == "smoke_test"] == ["5 hold-out rows answered 200 by v2"]
+        assert metric(v2.metrics(), "mlops_requests_total", endpoint="/predict", status="200") - served_before == 5
+
+    # Nothing listens on the stand-in address any more: the smoke test fails, the switch never happens.
+    failed = mlops("deploy", "--version", "1", check=1)
+    assert failed["status"] == "aborted" and failed["stable"] == "2", failed
+    assert "smoke test: request 1/5 through the preview route answered 503" in failed["reason"]
+    assert "error trying to reach service" in failed["reason"] and "connection refused" in failed["reason"]
+    main = client_for(env).read_namespaced_service("breast-cancer-production", namespace)
+    assert main.spec.selector["mlops.dev/track"] == "stable"
+
+
+def client_for(env: dict[str, str]):
+    from kubernetes import client, config
+
+    return client.CoreV1Api(config.new_client_from_config(env["KUBECONFIG"]))
+
+
+def test_bluegreen_keeps_the_old_version_warm_for_an_instant_undo(cluster_project: KubeProject) -> None:
+    project = cluster_project
+    project.configure(strategy="bluegreen", bluegreen={"auto_promote": True, "scale_down_delay": "5m", "smoke_test": None})
+    project.mlops("deploy", "--version", "1")
+    promoted = project.mlops("deploy", "--version", "2")
+    assert promoted["status"] == "promoted" and promoted["stable"] == "2"
+    # Switched: the Service selects v2's pods; v1's stay Ready beside them, without traffic.
+    assert project.tracks() == {"stable": ("1", 2), "preview": ("2", 2)}
+    assert project.core.read_namespaced_service(NAME, project.namespace).spec.selector["mlops.dev/track"] == "preview"
+    status = project.mlops("rollout", "status")
+    assert status["previous"] == "1" and status["previous_warm_until"] - time.time() > 200
+
+    started = time.monotonic()
+    undone = project.mlops("rollout", "undo")
+    took = time.monotonic() - started
+    assert undone["status"] == "rolled_back" and undone["stable"] == "1"
+    assert project.core.read_namespaced_service(NAME, project.namespace).spec.selector["mlops.dev/track"] == "stable"
+    assert project.image("stable") == f"{REPOSITORY}@{DIGESTS[1]}"
+    print(f"instant undo took {took:.1f}s")
+    project.eventually(project.tracks, {"stable": ("1", 2)})  # v2's preview track goes
+
+
+def test_undo_on_kubernetes_rolls_the_stable_track_back_when_nothing_is_warm(cluster_project: KubeProject) -> None:
+    project = cluster_project
+    project.configure(strategy="canary", canary={"steps": [{"set_weight": 50}]})
+    project.mlops("deploy", "--version", "1")
+    project.mlops("deploy", "--version", "2")
+    assert project.tracks() == {"stable": ("2", 2)}
+
+    undone = project.mlops("rollout", "undo")
+    assert undone["status"] == "rolled_back" and undone["stable"] == "1"
+    # The stable Deployment rolled back by itself, and undo waited until its v1 pods were Ready.
+    assert project.tracks() == {"stable": ("1", 2)} and project.image("stable") == f"{REPOSITORY}@{DIGESTS[1]}"
+    assert project.weights() == [(NAME, 100)]
+    history = project.mlops("rollout", "history")["rollouts"]
+    assert history[-1]["status"] == "rolled_back" and "undo: v1 serves 100% again" in history[-1]["reason"]
+
+
+def test_bluegreen_hands_over_to_the_stable_track_when_the_warm_window_ends(cluster_project: KubeProject) -> None:
+    project = cluster_project
+    project.configure(strategy="bluegreen", bluegreen={"auto_promote": True, "scale_down_delay": "3s", "smoke_test": None})
+    project.mlops("deploy", "--version", "1")
+    project.mlops("deploy", "--version", "2")
+    assert project.tracks() == {"stable": ("1", 2), "preview": ("2", 2)}
+    time.sleep(3.5)
+    # Any command on the environment does the housekeeping: the stable track takes v2, preview goes.
+    assert project.mlops("rollout", "status")["stable"] == "2"
+    project.eventually(project.tracks, {"stable": ("2", 2)})
+    assert project.core.read_namespaced_service(NAME, project.namespace).spec.selector["mlops.dev/track"] == "stable"

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,11 +178,11 @@ class Engine:
         state = self._read_active()
         rows = _holdout_rows(Path(state.candidate.artefact), step["requests"])
         for number, row in enumerate(rows, 1):
-            status, served, body = _post_json(f"{self.backend.url}/predict", {"records": [row]},
-                                              {"x-mlops-preview": "1"})
+            status, served, body = self.backend.preview_predict({"records": [row]})
             if status != 200 or served != state.candidate.version:
+                answer = f"{status} from v{served}" if served else (str(status) if status else "nothing")
                 raise AbortRollout(f"smoke test: request {number}/{len(rows)} through the preview route answered "
-                                   f"{status} from v{served}, expected 200 from v{state.candidate.version}: {body[:200]}")
+                                   f"{answer}, expected 200 from v{state.candidate.version}: {body[:300]}")
         self.store.event("smoke_test", f"{len(rows)} hold-out rows answered 200 by v{state.candidate.version}",
                          revision=state.revision)
         return "next"
@@ -484,15 +482,3 @@ def _holdout_rows(artefact: Path, count: int) -> list[dict[str, Any]]:
     features = [feature["name"] for feature in metadata["features"]]
     frame = pd.read_csv(artefact / "holdout.csv").head(count)
     return json.loads(frame[features].to_json(orient="records"))
-
-
-def _post_json(url: str, payload: dict[str, Any], headers: dict[str, str]) -> tuple[int, str | None, str]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"content-type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers.get("x-served-by"), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("x-served-by"), exc.read().decode(errors="replace")
-    except OSError as exc:
-        return 0, None, str(exc)

@@ -152,14 +152,19 @@ def undo(env: Environment, reporter: Reporter) -> RolloutState:
     if state.previous is None:
         raise MlopsError(f"no previous version to go back to in '{env.name}'")
     previous = state.previous
-    if not any(env.backend.server_alive(server) for server in previous.servers):
+    warm = any(env.backend.server_alive(server) for server in previous.servers)
+    # Kubernetes rolls the stable Deployment back by itself (its old pods serve until the new are
+    # Ready); local servers must be started and ready before any traffic moves to them.
+    rolls_back_itself = not warm and env.backend.routing_restores_stable
+    if not warm:
         reporter.note(f"v{previous.version} is no longer warm: starting it")
         env.backend.prepare()
         servers = [env.backend.start_server(previous.version, previous.artefact, index)
                    for index in range(env.backend.replicas)]
         with env.store.transaction() as current:
             current.previous.servers = servers
-        env.backend.wait_ready(servers, env.backend.ready_timeout, cancelled=lambda: False)
+        if not rolls_back_itself:
+            env.backend.wait_ready(servers, env.backend.ready_timeout, cancelled=lambda: False)
     with env.store.transaction() as state:
         leaving = state.stable
         state.stable, state.previous = state.previous, Deployment(leaving.version, leaving.artefact)
@@ -173,6 +178,12 @@ def undo(env: Environment, reporter: Reporter) -> RolloutState:
     env.backend.retire(leaving.servers)
     env.store.record_history(finished)
     _promote_in_registry(env, finished)
+    if rolls_back_itself:
+        try:
+            env.backend.wait_ready(finished.stable.servers, env.backend.ready_timeout, cancelled=lambda: False)
+        except BackendError as exc:
+            raise MlopsError(f"undo: {exc}; the rollback to v{finished.stable.version} is recorded and goes on: "
+                             f"until its pods are Ready, the rolling update keeps v{leaving.version}'s serving") from None
     return finished
 
 

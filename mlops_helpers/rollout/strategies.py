@@ -29,12 +29,7 @@ def build_plan(strategy: str, config: DeployConfig, replicas: int, first_deploy:
     if first_deploy or (backend == "kubernetes" and strategy in ("recreate", "ramped")):
         return [_start(replicas), _step("switch"), _finish(0.0)]
     builders = {"recreate": _recreate, "ramped": _ramped, "bluegreen": _bluegreen, "canary": _canary, "abtest": _abtest}
-    plan = builders[strategy](config, replicas)
-    if backend == "kubernetes":
-        # The smoke test calls the preview through the local router; a cluster's preview Service is
-        # not reachable from here (no port-forward yet), so it is left out rather than faked.
-        plan = [step for step in plan if step["type"] != "smoke_test"]
-    return plan
+    return builders[strategy](config, replicas)
 
 
 def _recreate(config: DeployConfig, replicas: int) -> list[dict[str, Any]]:

@@ -19,7 +19,10 @@
 # Running and Ready almost at once, except a Pod labelled mlops.dev/never-ready: "true" or with an image
 # whose reference contains "never-ready", which
 # becomes Running with its containers started but never Ready (like a failing readiness probe), so a
-# rollout of such a version never becomes available. The Gateway API standard-channel CRDs
+# rollout of such a version never becomes available. kwok runs no containers: a Pod annotated
+# mlops.dev/stand-in-ip: IP gets that pod IP, so a test can run the process the container would run
+# (a model server on IP:containerPort) and the API server's service proxy reaches it through the
+# Service's endpoints. The Gateway API standard-channel CRDs
 # (gateway.networking.k8s.io: Gateway, HTTPRoute, ...) are installed at start.
 #
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_KUBE_APISERVER_PORT (6443),
@@ -148,9 +151,10 @@ extendedKeyUsage=clientAuth"
 # kwok needs Stage definitions for everything it simulates: the "fast" node and pod stages shipped in
 # sigs.k8s.io/kwok (kustomize/stage/{node/fast,node/heartbeat-with-lease,pod/fast}) with one change:
 # Pods labelled mlops.dev/never-ready=true, and Pods with an image whose reference contains
-# "never-ready" (an image that cannot start), get the stage pod-never-ready instead of pod-ready.
-write_kwok_config() {
-  cat >"$RUN/kwok.yaml" <<'EOF'
+# "never-ready" (an image that cannot start), get the stage pod-never-ready instead of pod-ready; and
+# pod-ready gives a Pod annotated mlops.dev/stand-in-ip that IP instead of one from the node's range.
+kwok_config() {
+  cat <<'EOF'
 # Written by scripts/services/kube-cluster.sh (rewritten on every start).
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
@@ -341,12 +345,20 @@ spec:
       - ip: {{ . | Quote }}
       {{ end }}
       {{ end }}
+      {{ $standIn := "" }}
+      {{ with .metadata.annotations }}{{ with index . "mlops.dev/stand-in-ip" }}{{ $standIn = . }}{{ end }}{{ end }}
+      {{ if $standIn }}
+      podIP: {{ $standIn | Quote }}
+      podIPs:
+      - ip: {{ $standIn | Quote }}
+      {{ else }}
       {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
       {{ with $podIPs }}
       podIP: {{ index . 0 | Quote }}
       podIPs:
       {{ range . }}
       - ip: {{ . | Quote }}
+      {{ end }}
       {{ end }}
       {{ end }}
       phase: Running
@@ -466,6 +478,7 @@ spec:
     delete: true
 EOF
 }
+write_kwok_config() { kwok_config >"$RUN/kwok.yaml"; }
 
 node_json() {  # NAME
   cat <<EOF
@@ -590,11 +603,14 @@ start_cluster() {
   bin=$(bash "$here/kube-build.sh") || die "kube-build.sh failed (see above)"
   build=$(dirname "$bin")
   if [ -f "$KUBECONFIG_FILE" ] && ready && all_running; then
-    say "reusing the running cluster on $SERVER"
-    return 0
+    if cmp -s <(kwok_config) "$RUN/kwok.yaml"; then
+      say "reusing the running cluster on $SERVER"
+      return 0
+    fi
+    say "the running cluster's kwok stages are not this script's: starting a fresh cluster"
   fi
   if [ -f "$RUN/data-dir" ] || ls "$RUN"/*.pid >/dev/null 2>&1; then
-    say "cleaning up a cluster that is not fully running"
+    say "stopping what is left of the previous cluster"
     stop_processes
   fi
   local p

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from mlops_helpers.errors import MlopsError
 from mlops_helpers.rollout.analysis import Snapshot
@@ -12,6 +12,12 @@ from mlops_helpers.rollout.state import Deployment, Routing, Server
 
 class BackendError(MlopsError):
     """A version could not be started, reached or stopped; the message says which and why."""
+
+
+class PreviewAnswer(NamedTuple):
+    status: int  # HTTP status; 0 when nothing answered
+    version: str | None  # the model version that answered, as the server's response says
+    body: str
 
 
 class Backend(Protocol):
@@ -45,6 +51,9 @@ class Backend(Protocol):
 
     def retire(self, servers: list[Server], drain_timeout: float = 30.0) -> None:
         """Wait for requests in flight to finish (servers already out of the routing), then stop them."""
+
+    def preview_predict(self, payload: dict[str, Any]) -> PreviewAnswer:
+        """POST `payload` to /predict of the new version through its preview route (the blue/green smoke test)."""
 
     def snapshot(self, deployments: list[Deployment]) -> Snapshot:
         """Counters per version for the built-in metrics."""

@@ -9,18 +9,22 @@ metrics are the pods' own counters, through Prometheus.
 
 When a rollout finishes, the stable track moves to the new image while the candidate track
 still carries the traffic, and only then is the candidate track removed, so no request ever
-goes to a track that is being replaced.
+goes to a track that is being replaced. Blue/green with a scale_down_delay waits with that
+handover until the delay is over: meanwhile the old version's pods stay Ready on the stable track,
+and `undo` only moves the Service's selector back to them.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlops_helpers.kube import render
 from mlops_helpers.rollout.analysis import Snapshot
-from mlops_helpers.rollout.backends.base import BackendError
+from mlops_helpers.rollout.backends.base import BackendError, PreviewAnswer
 from mlops_helpers.rollout.state import Deployment, Routing, Server
 
 VERSION_LABEL = "mlops.dev/version"
@@ -40,6 +44,7 @@ class KubernetesBackend:
         self.namespace, self.release = kube.namespace, render.object_name(config, environment)
         self.replicas, self.ready_timeout = kube.replicas, kube.ready_timeout
         self.kubeconfig, self.helm, self.templates_dir = kubeconfig, helm_path, templates_dir
+        self.api_client = api_client
         self.apps, self.core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
 
     @property
@@ -104,14 +109,47 @@ class KubernetesBackend:
             phase["active"] = "preview" if candidate is not None and weight >= 100 else "stable"
         elif strategy in ("canary", "abtest") and candidate is not None and (strategy == "canary" or routing.weights):
             phase["weight"] = weight
+        if strategy == "bluegreen" and candidate is None and _kept_warm(warm):
+            # After the switch, for scale_down_delay: the old version's pods stay on the stable track
+            # (no traffic) and the Service keeps selecting the new version's preview track, so an
+            # undo is one selector change back. The handover below runs once the window is over.
+            self._upgrade(strategy, self._image(warm), stable_info, {**phase, "active": "preview"})
+            return
         deployed = self._track_version("stable")
-        if candidate is None and stable_info is not None and deployed not in (None, stable.version):
+        new_track = "preview" if strategy == "bluegreen" else "canary"
+        if candidate is None and stable_info is not None and deployed not in (None, stable.version) \
+                and self._track_version(new_track) == stable.version:
             # Finishing: the stable track takes the new image while the candidate track still
-            # carries every request; then the candidate track goes.
+            # carries every request; then the candidate track goes. (Going back to a version no
+            # track runs, as `undo` does, is the stable Deployment's own rolling update.)
             handover = {**phase, "active": "preview"} if strategy == "bluegreen" else {**phase, "weight": 100}
             self._upgrade(strategy, stable_info, stable_info, handover)
             self._wait_version(stable.version, self.replicas, self.ready_timeout, lambda: False, track="stable")
         self._upgrade(strategy, stable_info, candidate_info, phase)
+
+    def preview_predict(self, payload: dict[str, Any]) -> PreviewAnswer:
+        """Through the API server's proxy to the preview Service (no port-forward, no ingress needed):
+        the caller needs `create` on `services/proxy` in the namespace. The answering pod names its
+        version in x-model-version."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        service = f"{self.release}-preview"
+        path = f"/api/v1/namespaces/{self.namespace}/services/{service}:http/proxy/predict"
+        try:
+            method, url, headers, body, _ = self.api_client.param_serialize(
+                "POST", path, header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                body=payload, auth_settings=["BearerToken"])
+            response = self.api_client.call_api(method, url, header_params=headers, body=body, _request_timeout=30)
+            text = response.read().decode(errors="replace")
+        except (ApiException, HTTPError, OSError) as exc:
+            return PreviewAnswer(0, None, f"{service} via the API server: {exc}")
+        if response.status != 200:
+            text = _status_message(text)  # the API server's own Status ("error trying to reach service: ...")
+            if response.status == 403:
+                text = f"forbidden: the smoke test needs `create` on services/proxy in {self.namespace}: {text}"
+            text = f"{service} via the API server: {text}"
+        return PreviewAnswer(response.status, response.getheader("x-model-version"), text)
 
     def snapshot(self, deployments: list[Deployment]) -> Snapshot:
         """The model-server pods' counters per version, through Prometheus (rollout/kube_metrics.py)."""
@@ -173,6 +211,19 @@ class KubernetesBackend:
 
     def _pods(self, version: str) -> list:
         return self.core.list_namespaced_pod(self.namespace, label_selector=f"{VERSION_LABEL}={version}").items
+
+
+def _kept_warm(previous: Deployment | None) -> bool:
+    return previous is not None and bool(previous.servers) and (previous.keep_until or 0) > time.time()
+
+
+def _status_message(text: str) -> str:
+    """The message of a Kubernetes Status object, or the text as it is."""
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return text
+    return status.get("message") or text if isinstance(status, dict) and status.get("kind") == "Status" else text
 
 
 def _ready_condition(pod):

@@ -22,8 +22,9 @@ from typing import Any
 
 from mlops_helpers.infra_validation import free_port
 from mlops_helpers.rollout.analysis import Snapshot, parse_snapshot
-from mlops_helpers.rollout.backends.base import BackendError
+from mlops_helpers.rollout.backends.base import BackendError, PreviewAnswer
 from mlops_helpers.rollout.spec import LocalTarget
+from mlops_helpers.rollout.strategies import PREVIEW_HEADER
 from mlops_helpers.rollout.state import Deployment, Routing, Server
 
 ROUTER_START_TIMEOUT = 30.0
@@ -181,6 +182,18 @@ class LocalBackend:
         return busy
 
     # --- metrics --------------------------------------------------------------------------
+
+    def preview_predict(self, payload: dict[str, Any]) -> PreviewAnswer:
+        """Through the router with the preview header; the router says which version served (x-served-by)."""
+        request = urllib.request.Request(f"{self.url}/predict", data=json.dumps(payload).encode(), method="POST",
+                                         headers={"content-type": "application/json", PREVIEW_HEADER: "1"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return PreviewAnswer(response.status, response.headers.get("x-served-by"), response.read().decode())
+        except urllib.error.HTTPError as exc:
+            return PreviewAnswer(exc.code, exc.headers.get("x-served-by"), exc.read().decode(errors="replace"))
+        except OSError as exc:
+            return PreviewAnswer(0, None, str(exc))
 
     def snapshot(self, deployments: list[Deployment]) -> Snapshot:
         at = time.time()
