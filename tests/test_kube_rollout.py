@@ -398,3 +398,40 @@ def test_bluegreen_hands_over_to_the_stable_track_when_the_warm_window_ends(clus
     assert project.mlops("rollout", "status")["stable"] == "2"
     project.eventually(project.tracks, {"stable": ("2", 2)})
     assert project.core.read_namespaced_service(NAME, project.namespace).spec.selector["mlops.dev/track"] == "stable"
+
+
+def _template_with(tmp_path: Path, extra: str) -> Path:
+    """A templates folder whose canary values are the built-in ones plus `extra` (a platform override)."""
+    from mlops_helpers.render import builtin_templates_dir
+
+    folder = tmp_path / "platform-templates"
+    (folder / "helm").mkdir(parents=True)
+    builtin = (builtin_templates_dir() / "helm/values-canary.yaml.j2").read_text()
+    (folder / "helm/values-canary.yaml.j2").write_text(builtin.rstrip() + "\n" + extra + "\n")
+    return folder
+
+
+def test_pods_the_cluster_refuses_to_create_fail_the_rollout_within_seconds(cluster_project: KubeProject,
+                                                                            tmp_path: Path) -> None:
+    project = cluster_project
+    project.configure(strategy="canary", ready_timeout="5m")
+    templates = _template_with(tmp_path, 'priorityClassName: "no-such-class"')
+    started = time.monotonic()
+    failed = run_mlops("deploy", "--version", "1", "--output", "json", cwd=project.root, check=1,
+                       env={**project.env, "MLOPS_TEMPLATES": str(templates)}).json()
+    took = time.monotonic() - started
+    assert failed["status"] == "failed"
+    assert "Kubernetes has refused to create its pods" in failed["reason"]
+    assert "no PriorityClass with name no-such-class was found" in failed["reason"]
+    assert took < 90, f"took {took:.0f}s: the 5 minute ready_timeout was waited out"
+
+
+def test_pods_no_node_accepts_are_reported_with_the_schedulers_reason(cluster_project: KubeProject,
+                                                                      tmp_path: Path) -> None:
+    project = cluster_project
+    project.configure(strategy="canary", ready_timeout="5s")
+    templates = _template_with(tmp_path, 'nodeSelector: {"pool": "nowhere"}')
+    failed = run_mlops("deploy", "--version", "1", "--output", "json", cwd=project.root, check=1,
+                       env={**project.env, "MLOPS_TEMPLATES": str(templates)}).json()
+    assert failed["status"] == "failed" and "0 of 2 pod(s) ready after 5s" in failed["reason"]
+    assert "not scheduled" in failed["reason"] and "didn't match Pod's node affinity/selector" in failed["reason"]

@@ -28,6 +28,10 @@ from mlops_helpers.rollout.backends.base import BackendError, PreviewAnswer
 from mlops_helpers.rollout.state import Deployment, Routing, Server
 
 VERSION_LABEL = "mlops.dev/version"
+# How long pod creation may keep failing (ReplicaFailure) before the rollout fails, not waiting out
+# ready_timeout: quota can free up within seconds, a missing PriorityClass never does.
+REPLICA_FAILURE_GRACE = 30.0
+CLOCK_SKEW = 5.0  # seconds the API server's clock may be behind ours
 TRACK_LABEL = "mlops.dev/track"
 
 
@@ -78,7 +82,8 @@ class KubernetesBackend:
 
     def _wait_version(self, version: str, wanted: int, timeout: float, cancelled: Callable[[], bool],
                       track: str | None = None) -> None:
-        deadline = time.monotonic() + timeout
+        started, started_at = time.monotonic(), time.time()
+        failing_since: float | None = None
         while not cancelled():
             deployment = self._deployment_of(version, track)
             status = deployment.status if deployment else None
@@ -89,11 +94,21 @@ class KubernetesBackend:
                 and (status.replicas or 0) == updated
             if settled and ready >= wanted and updated >= wanted:
                 return
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            # Only a failure of this wait counts: one left from an earlier rollout may be retried soon.
+            failure = _replica_failure(deployment, since=started_at - CLOCK_SKEW)
+            failing_since = (failing_since or now) if failure else None
+            if failure and now - failing_since > REPLICA_FAILURE_GRACE:
+                # Pod creation refused (admission: a missing PriorityClass or ServiceAccount, PodSecurity,
+                # quota): waiting out the whole ready_timeout would not change it.
+                raise BackendError(f"v{version}: Kubernetes has refused to create its pods in {self.namespace} "
+                                   f"for {now - failing_since:.0f}s: {failure}")
+            if now - started > timeout:
                 pods = self._pods(version)
                 ready_pods = sum(1 for pod in pods if getattr(_ready_condition(pod), "status", None) == "True")
+                stale = _replica_failure(deployment)
                 raise BackendError(f"v{version}: {ready_pods} of {wanted} pod(s) ready after {timeout:.0f}s in "
-                                   f"{self.namespace}: {_pod_report(pods)}")
+                                   f"{self.namespace}: {_pod_report(pods) if pods or not stale else stale}")
             time.sleep(0.5)
 
     def retire(self, servers: list[Server], drain_timeout: float = 30.0) -> None:
@@ -230,10 +245,27 @@ def _ready_condition(pod):
     return next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
 
 
+def _replica_failure(deployment, since: float | None = None) -> str | None:
+    """The message of the Deployment's ReplicaFailure condition (its ReplicaSet cannot create pods),
+    if it became true after `since` (a Unix time) when given."""
+    conditions = (deployment.status.conditions or []) if deployment is not None and deployment.status else []
+    failure = next((c for c in conditions if c.type == "ReplicaFailure" and c.status == "True"), None)
+    if failure is None:
+        return None
+    changed = failure.last_transition_time or failure.last_update_time
+    if since is not None and (changed is None or changed.timestamp() < since):
+        return None
+    return f"{failure.reason}: {failure.message}"
+
+
 def _pod_report(pods: list) -> str:
     lines = []
     for pod in pods[:5]:
         ready = _ready_condition(pod)
+        scheduled = next((c for c in (pod.status.conditions or []) if c.type == "PodScheduled"), None)
+        if scheduled is not None and scheduled.status == "False":  # e.g. no node matches its nodeSelector
+            lines.append(f"{pod.metadata.name} {pod.status.phase}, not scheduled ({scheduled.message})")
+            continue
         lines.append(f"{pod.metadata.name} {pod.status.phase}, Ready={ready.status if ready else '?'}"
                      + (f" ({ready.message})" if ready is not None and ready.message else ""))
     return "; ".join(lines) or "no pods"
