@@ -435,3 +435,35 @@ def test_pods_no_node_accepts_are_reported_with_the_schedulers_reason(cluster_pr
                        env={**project.env, "MLOPS_TEMPLATES": str(templates)}).json()
     assert failed["status"] == "failed" and "0 of 2 pod(s) ready after 5s" in failed["reason"]
     assert "not scheduled" in failed["reason"] and "didn't match Pod's node affinity/selector" in failed["reason"]
+
+
+def test_a_killed_engine_is_resumed_from_another_process_once_its_lease_lapses(cluster_project: KubeProject) -> None:
+    """A Jenkins agent that dies mid-rollout: the state is in the cluster, the engine's Lease lapses."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import MLOPS
+
+    project = cluster_project
+    project.configure(strategy="canary", canary={"steps": [{"set_weight": 20}, {"pause": {"duration": "30s"}},
+                                                           {"set_weight": 60}]})
+    project.mlops("deploy", "--version", "1")
+    engine = subprocess.Popen([MLOPS, "deploy", "--version", "2", "--output", "json"], cwd=project.root,
+                              env={**os.environ, **project.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    project.eventually(project.weights, [(NAME, 80), (f"{NAME}-canary", 20)], timeout=90)
+    os.killpg(engine.pid, signal.SIGKILL)
+    engine.wait()
+    killed_at = time.monotonic()
+
+    refused = run_mlops("rollout", "resume", "--output", "json", cwd=project.root, env=project.env, check=2).json()
+    assert "being driven by another process" in refused["error"] and "lease lapses within 10s" in refused["error"]
+    assert project.weights() == [(NAME, 80), (f"{NAME}-canary", 20)]  # the routes stayed as they were
+
+    time.sleep(max(0.0, 11 - (time.monotonic() - killed_at)))
+    resumed = project.mlops("rollout", "resume")
+    assert resumed["status"] == "promoted" and resumed["stable"] == "2"
+    assert project.tracks() == {"stable": ("2", 2)} and project.weights() == [(NAME, 100)]
+    events = [e["event"] for e in project.mlops("rollout", "history", "--events")["events"]]
+    assert "resumed" in events and events[-1] == "promoted"

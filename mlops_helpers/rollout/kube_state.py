@@ -44,6 +44,8 @@ class KubeStateStore:
         self._state_lease = LeaseLock(coordination_api, namespace, f"{self.name}-state", self.identity, STATE_LEASE_SECONDS)
         self._engine_lease = LeaseLock(coordination_api, namespace, f"{self.name}-engine", self.identity,
                                        engine_lease_seconds)
+        # A driver that died is known as such only when its lease lapses (no process to ask).
+        self.engine_lock_lapse = float(engine_lease_seconds)
 
     # --- the state ------------------------------------------------------------------------
 

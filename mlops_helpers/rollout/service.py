@@ -111,8 +111,10 @@ def resume(env: Environment, reporter: Reporter, timeout: float | None) -> tuple
     if state.status == "paused":
         raise MlopsError(f"the rollout in '{env.name}' is paused ({state.reason}); `mlops rollout promote` continues it")
     if env.store.engine_running():
+        lapse = env.store.engine_lock_lapse
+        died = f"; if that process died, its lease lapses within {lapse:.0f}s: resume then" if lapse else ""
         raise MlopsError(f"the rollout in '{env.name}' is being driven by another process; watch it with "
-                         f"`mlops rollout status --env {env.name}`")
+                         f"`mlops rollout status --env {env.name}`{died}")
     env.store.event("resumed", f"resumed at step {state.step_index + 1}/{len(state.plan)}", revision=state.revision)
     return _drive(env, reporter, timeout)
 

@@ -139,6 +139,8 @@ def describe_step(step: dict[str, Any]) -> str:
 
 
 class StateStore:
+    engine_lock_lapse = 0.0  # the engine's flock goes with its process: a dead driver holds nothing
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.state_file = folder / "rollout.json"
