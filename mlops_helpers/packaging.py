@@ -181,10 +181,14 @@ def push_image(client, repository: str, tag: str, reporter: Reporter) -> str:
 
 
 def prepare_context(context_dir: Path, artefact_dir: Path, wheelhouse: Path, helpers_wheel: Path, dockerfile: str) -> None:
-    wheels = context_dir / "wheels"
+    """wheels/ (the dependencies, the same for every version with the same requirements: a cached
+    layer), helpers/ (the mlops_helpers wheel, rebuilt each time), model/ and the Dockerfile."""
+    wheels, helpers = context_dir / "wheels", context_dir / "helpers"
     wheels.mkdir(parents=True)
-    for wheel in [*wheelhouse.glob("*.whl"), helpers_wheel]:
+    helpers.mkdir()
+    for wheel in wheelhouse.glob("*.whl"):
         shutil.copy2(wheel, wheels / wheel.name)
+    shutil.copy2(helpers_wheel, helpers / helpers_wheel.name)
     shutil.copytree(artefact_dir, context_dir / "model")
     for path in (context_dir / "model").iterdir():
         path.chmod(0o444)  # the server runs as a non-root user: the files must be readable

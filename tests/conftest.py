@@ -6,14 +6,36 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from services import base_image, docker_engine, kube_cluster, oci_registry, prometheus_server  # noqa: E402,F401  (fixtures)
+from services import (  # noqa: E402,F401  (fixtures)
+    base_image,
+    docker_engine,
+    kube_cluster,
+    oci_registry,
+    prometheus_server,
+    remove_images_built_since,
+)
 
 MLOPS = str(Path(sys.executable).with_name("mlops"))
+
+
+RUN_STARTED = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[RUN_STARTED] = time.time() - 1
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The images this run built go when it ends (in the xdist controller, after every worker)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    remove_images_built_since(session.config.stash[RUN_STARTED])
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

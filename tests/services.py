@@ -40,6 +40,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,6 +119,31 @@ def ensure_base_image(client: docker.DockerClient, env: dict[str, str] | None = 
     except docker.errors.ImageNotFound:
         pytest.fail(f"scripts/services/base-image.sh reported {name!r}, but the engine has no such image", pytrace=False)
     return name
+
+
+def remove_images_built_since(started: float) -> int:
+    """Remove the model images and untagged images (build stages) the engine created after
+    `started` (a Unix time); return how many. The engine uses vfs, where a packaged model costs
+    ~2 GB of disk. Call it once the whole run is over (the xdist controller), never while a
+    worker may still use an image. No engine answering means nothing was built."""
+    line = subprocess.run(["bash", str(SCRIPTS / "docker.sh"), "env"], capture_output=True, text=True).stdout.strip()
+    try:
+        client = docker.DockerClient(base_url=line.removeprefix("export DOCKER_HOST="), version="auto", timeout=120)
+        client.ping()
+    except docker.errors.DockerException:
+        return 0
+    removed = 0
+    for image in client.images.list(filters={"dangling": True}) + client.images.list(filters={"label": "io.mlops.model.name"}):
+        # "2026-11-29T13:05:12.123456789Z": Python parses microseconds at most.
+        created = datetime.fromisoformat(image.attrs["Created"].rstrip("Z").split(".")[0]).replace(tzinfo=timezone.utc)
+        if created.timestamp() >= started:
+            try:
+                client.images.remove(image.id, force=True)
+                removed += 1
+            except docker.errors.APIError:
+                pass  # gone with another tag of the same image, or in use by a container
+    client.close()
+    return removed
 
 
 @pytest.fixture(scope="session")

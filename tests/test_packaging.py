@@ -6,38 +6,14 @@ import json
 import socket
 import time
 import urllib.request
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
-import docker
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import Project, make_project
-
-
-@pytest.fixture(scope="module", autouse=True)
-def remove_images_built_here(docker_engine: docker.DockerClient) -> Iterator[None]:
-    """The engine uses vfs (every layer a full copy): a packaged model costs ~2 GB of disk, so the
-    images this module builds (model images and their untagged build stages) go when it ends."""
-    started = time.time() - 1
-    yield
-    built = docker_engine.images.list(filters={"dangling": True}) + docker_engine.images.list(filters={"label": "io.mlops.model.name"})
-    for image in built:
-        if _created(image) >= started:
-            try:
-                docker_engine.images.remove(image.id, force=True)
-            except docker.errors.NotFound:
-                pass  # already gone with another tag of the same image
-
-
-def _created(image: docker.models.images.Image) -> float:
-    # "2026-11-29T13:05:12.123456789Z": Python parses microseconds at most.
-    stamp = image.attrs["Created"].rstrip("Z").split(".")[0]
-    return datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp()
 
 
 @pytest.fixture(scope="module")

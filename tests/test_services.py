@@ -232,3 +232,25 @@ def test_registry_prune_drops_untouched_repositories_then_their_blobs(
         assert printed == ""  # messages go to stderr; stdout stays clean for scripts
     finally:
         run_service_script("registry.sh", "stop", env=env)
+
+
+def test_images_built_during_the_run_are_removed_at_its_end_and_older_ones_stay(docker_engine: docker.DockerClient) -> None:
+    """What pytest_sessionfinish does (tests/conftest.py), on images dated far apart so that no
+    other test's images fall in the window: 2099 is "after the run started", 2020 before it."""
+    from services import remove_images_built_since
+
+    marker = uuid.uuid4().hex[:12]
+    built = _load_image_created_at(docker_engine, f"cleanup-test/built:{marker}", "2099-01-01T00:00:00Z",
+                                   {"io.mlops.model.name": "cleanup-test", "marker": marker})
+    older = _load_image_created_at(docker_engine, f"cleanup-test/older:{marker}", "2020-01-01T00:00:00Z",
+                                   {"io.mlops.model.name": "cleanup-test", "marker": marker + "-older"})
+    try:
+        assert remove_images_built_since(time.mktime((2098, 1, 1, 0, 0, 0, 0, 0, 0))) >= 1
+        remaining = {image.id for image in docker_engine.images.list()}
+        assert built not in remaining and older in remaining
+    finally:
+        for image_id in (built, older):
+            try:
+                docker_engine.images.remove(image_id, force=True)
+            except docker.errors.ImageNotFound:
+                pass
