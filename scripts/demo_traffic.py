@@ -1,4 +1,4 @@
-"""Steady traffic for the demo: rows of the project's data sent to the router until stopped.
+"""Steady traffic for the demo: the project's data rows, shuffled, sent to the router until stopped.
 
     python scripts/demo_traffic.py http://127.0.0.1:8000 demo/mlops.yaml [--rate 100]
 
@@ -29,7 +29,10 @@ def main() -> None:
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
     frame = pd.read_csv(args.config.parent / config["data"]["path"]).drop(columns=[config["data"]["target"]])
-    bodies = [json.dumps({"records": [row]}) for row in frame.head(200).to_dict(orient="records")]
+    # Every row in a random order: traffic from the training distribution (the file's first rows
+    # are not, and the demo's drift table would flag features that did not move).
+    rows = frame.sample(frac=1.0, random_state=0).to_dict(orient="records")
+    bodies = [json.dumps({"records": [row]}) for row in rows]
     target = urllib.parse.urlsplit(args.url)
     served: Counter[str] = Counter()
     connection = None
