@@ -284,8 +284,9 @@ def _host_ipv4() -> str:
 
 
 @pytest.fixture
-def trained_bluegreen(kube_cluster, helm: str, tmp_path: Path) -> Iterator[tuple[Project, dict[str, str], str]]:
-    """A real trained breast_cancer model registered as v1 and v2 (with image records), and a namespace."""
+def trained_bluegreen(kube_cluster, helm: str, tmp_path: Path) -> Iterator[tuple[Project, dict[str, str], str, object]]:
+    """A real trained breast_cancer model registered as v1 and v2 (with image records), a namespace
+    and a CoreV1Api."""
     from kubernetes import client
 
     from mlops_helpers.registry import open_registry
@@ -301,8 +302,8 @@ def trained_bluegreen(kube_cluster, helm: str, tmp_path: Path) -> Iterator[tuple
             "size_bytes": 1, "reference": reference, "ready_for_deployment": True})
     namespace = f"smoke-{uuid.uuid4().hex[:8]}"
     env = {"KUBECONFIG": str(kube_cluster.kubeconfig), "MLOPS_HELM": helm}
-    yield project, env, namespace
     core = client.CoreV1Api(kube_cluster.api_client())
+    yield project, env, namespace, core
     if any(item.metadata.name == namespace for item in core.list_namespace().items):
         core.delete_namespace(namespace)
 
@@ -312,7 +313,7 @@ def test_bluegreen_smoke_test_reaches_the_preview_pods_through_the_api_server(tr
     that pod IP) and the test runs the real model server the preview pods would run, v2, on that
     address and the container port. The smoke test POSTs hold-out rows through the API server's
     service proxy to the preview Service; the switch follows only when v2 answered every one."""
-    project, env, namespace = trained_bluegreen
+    project, env, namespace, core = trained_bluegreen
     root = project.root
     config = yaml.safe_load((root / "mlops.yaml").read_text())
     with running_server("--artefact", str(root / "registry/breast_cancer/versions/2"), "--host", "0.0.0.0", cwd=root) as v2:
@@ -339,14 +340,9 @@ def test_bluegreen_smoke_test_reaches_the_preview_pods_through_the_api_server(tr
     assert failed["status"] == "aborted" and failed["stable"] == "2", failed
     assert "smoke test: request 1/5 through the preview route answered 503" in failed["reason"]
     assert "error trying to reach service" in failed["reason"] and "connection refused" in failed["reason"]
-    main = client_for(env).read_namespaced_service("breast-cancer-production", namespace)
+    main = core.read_namespaced_service("breast-cancer-production", namespace)
     assert main.spec.selector["mlops.dev/track"] == "stable"
 
-
-def client_for(env: dict[str, str]):
-    from kubernetes import client, config
-
-    return client.CoreV1Api(config.new_client_from_config(env["KUBECONFIG"]))
 
 
 def test_bluegreen_keeps_the_old_version_warm_for_an_instant_undo(cluster_project: KubeProject) -> None:

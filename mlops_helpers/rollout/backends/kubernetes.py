@@ -238,7 +238,9 @@ def _status_message(text: str) -> str:
         status = json.loads(text)
     except ValueError:
         return text
-    return status.get("message") or text if isinstance(status, dict) and status.get("kind") == "Status" else text
+    if isinstance(status, dict) and status.get("kind") == "Status":
+        return status.get("message") or text
+    return text
 
 
 def _ready_condition(pod):
