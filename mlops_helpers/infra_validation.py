@@ -8,7 +8,6 @@ engine is available, `mlops serve` as a local process.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -64,12 +63,6 @@ class ProcessServer:
             self._process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self._process.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def validate(server: ServerUnderTest, port: int, artefact_dir: Path, reporter: Reporter, timeout: float = 120.0) -> dict[str, Any]:

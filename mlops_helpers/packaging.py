@@ -26,7 +26,8 @@ from typing import Any
 
 from mlops_helpers.console import Reporter
 from mlops_helpers.errors import CheckFailed, MlopsError
-from mlops_helpers.infra_validation import ContainerServer, free_port, validate
+from mlops_helpers.infra_validation import ContainerServer, validate
+from mlops_helpers.ports import free_port
 from mlops_helpers.render import render
 
 # Import name in metadata["versions"] -> distribution to install.

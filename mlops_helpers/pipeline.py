@@ -206,7 +206,8 @@ def stage_deliver(ctx: RunContext, version, mode: str = "auto") -> dict[str, Any
 
 
 def _serve_locally_once(ctx: RunContext, version) -> dict[str, Any]:
-    from mlops_helpers.infra_validation import ProcessServer, free_port, validate
+    from mlops_helpers.infra_validation import ProcessServer, validate
+    from mlops_helpers.ports import free_port
     from mlops_helpers.registry import open_registry
 
     with ctx.reporter.stage("Serving the model locally (no Docker engine): infra validation"):
@@ -223,12 +224,12 @@ def _serve_locally_once(ctx: RunContext, version) -> dict[str, Any]:
 
 def stage_deploy(ctx: RunContext, version) -> str:
     """Roll the new version out to the local environment with the configured strategy."""
-    from mlops_helpers.rollout import service
+    from mlops_helpers.rollout import operations
 
-    env = service.open_environment(ctx.config)
-    service.housekeeping(env)
+    env = operations.open_environment(ctx.config)
+    operations.housekeeping(env)
     with ctx.reporter.stage(f"Deploying v{version.version} to '{env.name}' ({ctx.config.deploy.strategy})"):
-        state, outcome = service.deploy(env, ctx.reporter, str(version.version), None, None)
+        state, outcome = operations.deploy(env, ctx.reporter, str(version.version), None, None)
     ctx.summary["deployment"] = {**state.summary(), "outcome": outcome, "url": env.backend.url}
     return outcome
 

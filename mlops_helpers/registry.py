@@ -35,6 +35,7 @@ from filelock import FileLock, Timeout
 
 from mlops_helpers.checksums import SUMS_FILE, read_sums, verify_sums
 from mlops_helpers.errors import IntegrityError, MlopsError
+from mlops_helpers.atomic_files import write_json_atomic
 
 STAGES = ("staging", "production", "archived")
 MODEL_FILE = "model.joblib"
@@ -123,7 +124,7 @@ class ModelRegistry:
             number = self._resolve(model_dir, ref, aliases)
             annotations = _read_annotations(model_dir)
             annotations[str(number)] = {**annotations.get(str(number), {}), **facts}
-            _write_json_atomic(model_dir / ANNOTATIONS_FILE, annotations, mode=0o644)
+            write_json_atomic(model_dir / ANNOTATIONS_FILE, annotations, mode=0o644, indent=2, sort_keys=True)
             with open(model_dir / EVENTS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({**_event("annotated", None, number, None), "keys": sorted(facts)}, sort_keys=True) + "\n")
         return self._load(name, number, aliases)
@@ -313,7 +314,7 @@ def _rename_to_next_version(incoming: Path, versions_dir: Path, record: dict[str
     number = _highest_version(versions_dir) + 1
     while True:
         # version.json carries the number, so it is rewritten before every attempt.
-        _write_json_atomic(incoming / VERSION_FILE, {**record, "version": number}, mode=READ_ONLY)
+        write_json_atomic(incoming / VERSION_FILE, {**record, "version": number}, mode=READ_ONLY, indent=2, sort_keys=True)
         try:
             os.rename(incoming, versions_dir / str(number))
             return number
@@ -365,7 +366,7 @@ def _record(model_dir: Path, aliases: dict[str, int], events: list[dict[str, Any
     """Persist the aliases and append the events that changed them; the caller holds the model's lock."""
     if not events:
         return
-    _write_json_atomic(model_dir / ALIASES_FILE, aliases, mode=0o644)
+    write_json_atomic(model_dir / ALIASES_FILE, aliases, mode=0o644, indent=2, sort_keys=True)
     with open(model_dir / EVENTS_FILE, "a", encoding="utf-8") as handle:
         handle.writelines(json.dumps(event, sort_keys=True) + "\n" for event in events)
         handle.flush()
@@ -462,22 +463,6 @@ def _read_json(path: Path) -> Any:
         raise MlopsError(f"{path}: missing") from None
     except (OSError, ValueError) as error:
         raise MlopsError(f"{path}: cannot be read as JSON ({error})") from None
-
-
-def _write_json_atomic(path: Path, data: Any, *, mode: int) -> None:
-    """Readers see the old or the new file, never a partial one."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _now() -> str:

@@ -28,7 +28,7 @@ def env_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, environment: str | None, overrides: tuple[str, ...], config_path: str, **kwargs: Any) -> Any:
         from mlops_helpers.config import load_config
-        from mlops_helpers.rollout.service import housekeeping, open_environment
+        from mlops_helpers.rollout.operations import housekeeping, open_environment
 
         env = open_environment(load_config(config_path, overrides), environment)
         housekeeping(env)
@@ -56,9 +56,9 @@ def deploy(version_ref: str | None, strategy: str | None, timeout: float | None,
     Progress and every analysis measurement go to stderr. Another shell can watch, promote or
     abort it with `mlops rollout ...` while it runs.
     """
-    from mlops_helpers.rollout import service
+    from mlops_helpers.rollout import operations
 
-    state, outcome = service.deploy(env, reporter, version_ref, strategy, timeout)
+    state, outcome = operations.deploy(env, reporter, version_ref, strategy, timeout)
     _finish(reporter, env, state, outcome)
 
 
@@ -96,9 +96,9 @@ def status(watch: bool, env, reporter: Reporter) -> None:
 @env_options
 def promote(full: bool, timeout: float | None, env, reporter: Reporter) -> None:
     """Continue a paused rollout (or end a timed pause early); runs the rest unless an engine already does."""
-    from mlops_helpers.rollout import service
+    from mlops_helpers.rollout import operations
 
-    state, outcome = service.promote(env, reporter, full, timeout)
+    state, outcome = operations.promote(env, reporter, full, timeout)
     _finish(reporter, env, state, outcome)
 
 
@@ -108,9 +108,9 @@ def promote(full: bool, timeout: float | None, env, reporter: Reporter) -> None:
 @env_options
 def abort(reason: str, env, reporter: Reporter) -> None:
     """All traffic back to the stable version at once, then stop the new one. Skips every step."""
-    from mlops_helpers.rollout import service
+    from mlops_helpers.rollout import operations
 
-    state = service.abort(env, reporter, reason)
+    state = operations.abort(env, reporter, reason)
     summary = {**state.summary(), "url": env.backend.url}
     reporter.result(summary, _status_text(summary))
 
@@ -121,9 +121,9 @@ def abort(reason: str, env, reporter: Reporter) -> None:
 @env_options
 def resume(timeout: float | None, env, reporter: Reporter) -> None:
     """Continue a rollout whose engine process died (killed, machine restarted) from its last step."""
-    from mlops_helpers.rollout import service
+    from mlops_helpers.rollout import operations
 
-    state, outcome = service.resume(env, reporter, timeout)
+    state, outcome = operations.resume(env, reporter, timeout)
     _finish(reporter, env, state, outcome)
 
 
@@ -132,9 +132,9 @@ def resume(timeout: float | None, env, reporter: Reporter) -> None:
 @env_options
 def undo(env, reporter: Reporter) -> None:
     """Back to the previous version: instant while it is kept warm (bluegreen scaleDownDelay)."""
-    from mlops_helpers.rollout import service
+    from mlops_helpers.rollout import operations
 
-    state = service.undo(env, reporter)
+    state = operations.undo(env, reporter)
     summary = {**state.summary(), "url": env.backend.url}
     reporter.result(summary, _status_text(summary))
 
@@ -161,9 +161,9 @@ def history(events: bool, env, reporter: Reporter) -> None:
 @env_options
 def undeploy(env, reporter: Reporter) -> None:
     """Stop the router and every model server of an environment (local target)."""
-    from mlops_helpers.rollout import service
+    from mlops_helpers.rollout import operations
 
-    service.undeploy(env)
+    operations.undeploy(env)
     reporter.result({"ok": True, "env": env.name}, f"Stopped '{env.name}'")
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite, on a fresh machine too: set-up, then every test against the real tools.
+#   0. Python lint (ruff) and types (mypy): scripts/lint-python.sh
 #   1. lint of the Jenkins library (npm-groovy-lint + CodeNarc's Jenkins/CPS rules), and proof the rules fire
 #   2. the Groovy suite: the library's steps and user Jenkinsfiles under Groovy 2.4.21 (tests/groovy)
 #   3. the pytest suite: the CLI against real git and DVC
@@ -14,6 +15,7 @@ bash scripts/install-system-deps.sh
 bash scripts/services/docker.sh prune
 bash scripts/services/registry.sh prune
 
+bash scripts/lint-python.sh
 bash scripts/lint-groovy.sh --self-test
 bash scripts/lint-groovy.sh
 bash scripts/test-groovy.sh

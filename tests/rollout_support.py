@@ -78,7 +78,7 @@ class RolloutProject:
         return [json.dumps({"records": [row]}).encode() for row in rows]
 
     def environment(self, name: str, deploy: dict[str, Any]) -> "Environment":
-        from mlops_helpers.infra_validation import free_port
+        from mlops_helpers.ports import free_port
 
         config = yaml.safe_load((self.root / "mlops.yaml").read_text())
         port, admin = free_port(), free_port()

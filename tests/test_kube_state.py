@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlops_helpers.errors import MlopsError
-from mlops_helpers.rollout.kube_state import KubeStateStore
+from mlops_helpers.rollout.backends.kubernetes.state import KubeStateStore
 from mlops_helpers.rollout.state import Deployment, RolloutState
 
 LEASE = 2  # seconds: short, so that the expiry of a killed engine's lease is quick to observe

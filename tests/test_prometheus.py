@@ -161,7 +161,7 @@ def test_several_series_is_an_error_unless_aggregated(scraped: Scraped) -> None:
 def test_snapshot_of_the_pods_counters_per_version(scraped: Scraped) -> None:
     """On Kubernetes the analysis reads the model servers' own counters through Prometheus."""
     from mlops_helpers.rollout.analysis import SERVERS, histogram_quantile
-    from mlops_helpers.rollout.kube_metrics import prometheus_snapshot
+    from mlops_helpers.rollout.backends.kubernetes.metrics import prometheus_snapshot
 
     served = scraped.server.predict({"records": [{"x": 1.0}]})  # a 422: counted, not a 5xx
     assert served.status == 422, served

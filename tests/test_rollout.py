@@ -453,7 +453,7 @@ def test_a_second_environment_on_the_same_port_is_refused(rollout_project: Rollo
 
 def test_mlops_run_deploys_with_the_scaffolded_config_and_pauses_without_traffic(tmp_path: Path) -> None:
     from conftest import make_project
-    from mlops_helpers.infra_validation import free_port
+    from mlops_helpers.ports import free_port
 
     project = make_project(tmp_path, "wine", deploy_on_run=True)
     port, admin = free_port(), free_port()

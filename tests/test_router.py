@@ -30,7 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen import LoadGenerator
-from mlops_helpers.infra_validation import free_port
+from mlops_helpers.ports import free_port
 from serving_support import Artefact, Response, http_request, running_server, trained, wait_for
 
 ROUTER_START_TIMEOUT = 20.0

@@ -44,7 +44,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path[:0] = [str(REPO), str(SERVING)]
 from bench import system_busy, wait_quiet  # noqa: E402  (the serving benchmark's shared-machine helpers)
 
-from mlops_helpers.infra_validation import free_port  # noqa: E402
+from mlops_helpers.ports import free_port  # noqa: E402
 
 
 @dataclass

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_helpers.errors import MlopsError
+from mlops_helpers.atomic_files import write_json_atomic
 
 FORMAT = 1
 FILE_NAME = "reference.json"
@@ -130,9 +131,7 @@ class ReferenceProfile:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write JSON atomically to `path`, or to `path`/reference.json if `path` is a directory."""
         target = _file(path)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self.to_dict(), allow_nan=False, separators=(",", ":")) + "\n")
-        os.replace(temporary, target)
+        write_json_atomic(target, self.to_dict(), allow_nan=False, separators=(",", ":"))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ReferenceProfile:

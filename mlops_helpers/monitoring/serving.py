@@ -18,11 +18,11 @@ from mlops_helpers.rollout.analysis import histogram_quantile
 def serving_metrics(config, environment: str, version: int) -> dict[str, Any]:
     """Latency p50/p99 (ms), error rate, CPU % (of one core) and memory (MB) summed over the
     version's running servers; {"servers": 0} when none runs here (e.g. on Kubernetes)."""
-    from mlops_helpers.rollout.state import StateStore
+    from mlops_helpers.rollout.backends.local.state import FileStateStore
 
     if config.deploy.target != "local":
         return {"servers": 0, "note": "serving metrics come from Prometheus on Kubernetes"}
-    state = StateStore(config.resolve(config.deploy.local.state_dir) / environment).load()
+    state = FileStateStore(config.resolve(config.deploy.local.state_dir) / environment).load()
     deployments = [d for d in (state.stable, state.candidate) if d is not None] if state else []
     servers = [server for d in deployments if d.version == str(version) for server in d.servers]
     totals = {"requests": 0.0, "errors": 0.0, "cpu_seconds": 0.0, "uptime": 0.0, "memory": 0.0}

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from mlops_helpers.atomic_files import write_json_atomic
 
 KEYS = ("versions", "weights", "match", "sticky_cookie", "mirror")
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 6265 token
@@ -229,15 +230,4 @@ def load_table(path: Path) -> tuple[RouteTable, int] | None:
 
 def save_table(path: Path, table: RouteTable, generation: int) -> None:
     """Write atomically (temporary file in the same folder, fsync, rename): a crash leaves the old or the new table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump({**table.raw, "generation": generation}, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, {**table.raw, "generation": generation}, indent=2)

@@ -1,6 +1,6 @@
 """Rollout state kept in the cluster, so any machine with the kubeconfig can status|promote|abort.
 
-The same interface as `state.StateStore`, on Kubernetes objects in the target namespace:
+`rollout.state.StateStore` on Kubernetes objects in the target namespace:
 
     ConfigMap mlops-rollout-<env>          rollout.json (the state) and history.jsonl
     ConfigMap mlops-rollout-<env>-events   events.jsonl (the newest MAX_EVENTS lines)

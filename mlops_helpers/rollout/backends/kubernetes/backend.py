@@ -167,8 +167,8 @@ class KubernetesBackend:
         return PreviewAnswer(response.status, response.getheader("x-model-version"), text)
 
     def snapshot(self, deployments: list[Deployment]) -> Snapshot:
-        """The model-server pods' counters per version, through Prometheus (rollout/kube_metrics.py)."""
-        from mlops_helpers.rollout.kube_metrics import prometheus_snapshot
+        """The model-server pods' counters per version, through Prometheus (backends/kubernetes/metrics.py)."""
+        from mlops_helpers.rollout.backends.kubernetes.metrics import prometheus_snapshot
         from mlops_helpers.rollout.prometheus import PrometheusProvider, ProviderError
 
         try:

@@ -20,12 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.infra_validation import free_port
+from mlops_helpers.ports import free_port
 from mlops_helpers.rollout.analysis import Snapshot, parse_snapshot
 from mlops_helpers.rollout.backends.base import BackendError, PreviewAnswer
 from mlops_helpers.rollout.spec import LocalTarget
 from mlops_helpers.rollout.strategies import PREVIEW_HEADER
 from mlops_helpers.rollout.state import Deployment, Routing, Server
+from mlops_helpers.atomic_files import write_json_atomic
 
 ROUTER_START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0  # the model server's graceful shutdown allows 10 s
@@ -114,9 +115,7 @@ class LocalBackend:
         servers = [s.url.removeprefix("http://") for d in deployments for s in d.servers]
         if servers:
             groups.append({"targets": servers, "labels": {"job": "mlops-model-server", "env": environment}})
-        temporary = self.folder / ".prometheus-targets.tmp"
-        temporary.write_text(json.dumps(groups, indent=1))
-        temporary.replace(self.folder / "prometheus-targets.json")
+        write_json_atomic(self.folder / "prometheus-targets.json", groups, indent=1)
 
     # --- model servers --------------------------------------------------------------------
 

@@ -32,14 +32,15 @@ class Environment:
 
 
 def open_environment(config: MlopsConfig, environment: str | None = None) -> Environment:
-    from mlops_helpers.rollout.backends.local import LocalBackend
+    from mlops_helpers.rollout.backends.local.backend import LocalBackend
+    from mlops_helpers.rollout.backends.local.state import FileStateStore
 
     name = environment or config.deploy.environment
     if config.deploy.target == "kubernetes":
         return _kubernetes_environment(config, name)
     folder = config.resolve(config.deploy.local.state_dir) / name
     backend = LocalBackend(config.deploy.local, folder, config.root)
-    return Environment(name, config, StateStore(folder), backend)
+    return Environment(name, config, FileStateStore(folder), backend)
 
 
 def _kubernetes_environment(config: MlopsConfig, name: str) -> Environment:
@@ -50,8 +51,8 @@ def _kubernetes_environment(config: MlopsConfig, name: str) -> Environment:
     from kubernetes import config as kube_config
 
     from mlops_helpers.kube.render import find_helm
-    from mlops_helpers.rollout.backends.kubernetes import KubernetesBackend
-    from mlops_helpers.rollout.kube_state import KubeStateStore
+    from mlops_helpers.rollout.backends.kubernetes.backend import KubernetesBackend
+    from mlops_helpers.rollout.backends.kubernetes.state import KubeStateStore
 
     kubeconfig = os.environ.get("KUBECONFIG") or None
     try:

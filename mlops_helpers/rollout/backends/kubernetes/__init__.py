@@ -1,0 +1,1 @@
+"""Kubernetes: versions as tracks of one Helm release, rollout state in ConfigMaps and Leases."""

@@ -1,0 +1,1 @@
+"""The embedded default: model servers as local processes behind the mlops router."""
