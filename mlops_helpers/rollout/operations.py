@@ -14,8 +14,11 @@ from mlops_helpers.config import MlopsConfig
 from mlops_helpers.console import Reporter
 from mlops_helpers.errors import MlopsError
 from mlops_helpers.rollout.backends.base import Backend, BackendError
-from mlops_helpers.rollout.engine import Engine, Hooks, abort_rollout, retire_previous
-from mlops_helpers.rollout.state import Deployment, RolloutState, Routing, StateStore
+from mlops_helpers.rollout.context import Hooks
+from mlops_helpers.rollout.engine import Engine
+from mlops_helpers.rollout.steps import full_promotion_index
+from mlops_helpers.rollout.transitions import abort_rollout, retire_previous
+from mlops_helpers.rollout.state import Deployment, RolloutState, Routing, StateStore, changing
 from mlops_helpers.rollout.strategies import build_plan
 
 
@@ -50,7 +53,7 @@ def _kubernetes_environment(config: MlopsConfig, name: str) -> Environment:
     from kubernetes import client
     from kubernetes import config as kube_config
 
-    from mlops_helpers.kube.render import find_helm
+    from mlops_helpers.kube.helm import find_helm
     from mlops_helpers.rollout.backends.kubernetes.backend import KubernetesBackend
     from mlops_helpers.rollout.backends.kubernetes.state import KubeStateStore
 
@@ -122,14 +125,12 @@ def resume(env: Environment, reporter: Reporter, timeout: float | None) -> tuple
 
 def promote(env: Environment, reporter: Reporter, full: bool, timeout: float | None) -> tuple[RolloutState, str]:
     """Continue past a pause (or skip the rest with --full); drive the rest unless an engine runs."""
-    from mlops_helpers.rollout.engine import _switch_index
-
     with env.store.transaction() as state:
         if state is None or not state.active:
             raise MlopsError(f"nothing to promote in '{env.name}'" + (f": the rollout is {state.status}" if state else ""))
         if state.status == "paused":
             state.status, state.pause, state.reason = "progressing", None, "promoted by hand"
-            state.step_index = _switch_index(state.plan) if full else state.step_index + 1
+            state.step_index = full_promotion_index(state.plan) if full else state.step_index + 1
             state.step_state = {}
         else:
             state.requests = {"promote": True, "promote_full": full}
@@ -164,18 +165,18 @@ def undo(env: Environment, reporter: Reporter) -> RolloutState:
         env.backend.prepare()
         servers = [env.backend.start_server(previous.version, previous.artefact, index)
                    for index in range(env.backend.replicas)]
-        with env.store.transaction() as current:
-            current.previous.servers = servers
+        with changing(env.store) as current:
+            current.require("previous").servers = servers
         if not rolls_back_itself:
             env.backend.wait_ready(servers, env.backend.ready_timeout, cancelled=lambda: False)
-    with env.store.transaction() as state:
-        leaving = state.stable
-        state.stable, state.previous = state.previous, Deployment(leaving.version, leaving.artefact)
-        state.stable.keep_until = None
-        state.routing = Routing(weights={state.stable.version: 100})
-        env.backend.apply_routing(state.routing, state.stable, None, None)
+    with changing(env.store) as state:
+        leaving, back = state.require_stable(), state.require("previous")
+        state.stable, state.previous = back, Deployment(leaving.version, leaving.artefact)
+        back.keep_until = None
+        state.routing = Routing(weights={back.version: 100})
+        env.backend.apply_routing(state.routing, back, None, None)
         state.status, state.finished_at = "rolled_back", time.time()
-        state.reason = f"undo: v{state.stable.version} serves 100% again (v{leaving.version} stopped)"
+        state.reason = f"undo: v{back.version} serves 100% again (v{leaving.version} stopped)"
         finished = state
     env.store.event("rolled_back", finished.reason, revision=finished.revision)
     env.backend.retire(leaving.servers)
@@ -183,9 +184,9 @@ def undo(env: Environment, reporter: Reporter) -> RolloutState:
     _promote_in_registry(env, finished)
     if rolls_back_itself:
         try:
-            env.backend.wait_ready(finished.stable.servers, env.backend.ready_timeout, cancelled=lambda: False)
+            env.backend.wait_ready(back.servers, env.backend.ready_timeout, cancelled=lambda: False)
         except BackendError as exc:
-            raise MlopsError(f"undo: {exc}; the rollback to v{finished.stable.version} is recorded and goes on: "
+            raise MlopsError(f"undo: {exc}; the rollback to v{back.version} is recorded and goes on: "
                              f"until its pods are Ready, the rolling update keeps v{leaving.version}'s serving") from None
     return finished
 
@@ -195,14 +196,14 @@ def undeploy(env: Environment) -> None:
     deployments = [d for d in (state.stable, state.candidate, state.previous) if d] if state else []
     env.backend.teardown(deployments)
     if state is not None:
-        with env.store.transaction() as state:
-            for deployment in (state.stable, state.candidate, state.previous):
+        with changing(env.store) as current:
+            for deployment in (current.stable, current.candidate, current.previous):
                 if deployment is not None:
                     deployment.servers = []
-            if state.active:
-                state.status, state.reason = "aborted", "environment stopped with `mlops undeploy`"
-            state.routing = Routing()
-        env.store.event("undeployed", "router and model servers stopped", revision=state.revision)
+            if current.active:
+                current.status, current.reason = "aborted", "environment stopped with `mlops undeploy`"
+            current.routing = Routing()
+        env.store.event("undeployed", "router and model servers stopped", revision=current.revision)
 
 
 def housekeeping(env: Environment) -> None:
@@ -222,7 +223,7 @@ def _promote_in_registry(env: Environment, state: RolloutState) -> None:
     from mlops_helpers.registry import open_registry
 
     registry = open_registry(env.config.registry_path())
-    registry.promote(env.config.model_name, int(state.stable.version), env.name)
+    registry.promote(env.config.model_name, int(state.require_stable().version), env.name)
 
 
 def _ref(version_ref: str | None) -> int | str:

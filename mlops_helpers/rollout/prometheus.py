@@ -23,6 +23,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any
 
 from mlops_helpers.errors import MlopsError
 
@@ -129,7 +130,7 @@ class PrometheusProvider:
     def _failure(self, promql: str):
         return lambda reason: ProviderError(f"Prometheus at {self.url}: query {_shorten(promql)!r} failed: {reason}")
 
-    def _instant(self, promql: str) -> tuple[object, object]:
+    def _instant(self, promql: str) -> tuple[str, Any]:
         """(resultType, result) of `POST /api/v1/query`; a matrix result is refused."""
         endpoint = f"{self.url}/api/v1/query"
         form = urllib.parse.urlencode({"query": promql, "timeout": f"{self.timeout:g}s"}).encode()
@@ -164,7 +165,7 @@ class PrometheusProvider:
         if result_type == "matrix":
             raise fail("the result is a range vector (matrix); use an instant query, e.g. wrap "
                        "the range selector in rate(...) or sum_over_time(...)")
-        return result_type, result
+        return str(result_type), result
 
 
 def _loopback(host: str) -> bool:
@@ -177,7 +178,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _number(text: object) -> float | None:
+def _number(text: Any) -> float | None:
     value = float(text)  # Prometheus sends sample values as strings: "1.5", "NaN", "+Inf"
     return None if math.isnan(value) or math.isinf(value) else value
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-STRATEGIES = ("recreate", "ramped", "bluegreen", "canary", "abtest")
+from mlops_helpers.rollout.strategies import STRATEGIES  # named once, beside their plans
 
 # Built-in analysis metrics, measured per version: requests at the router (what callers
 # experienced, including connection failures) and live accuracy from ground-truth feedback.

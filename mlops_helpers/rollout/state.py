@@ -7,9 +7,15 @@ backends (`backends/local/state.py`, `backends/kubernetes/state.py`).
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mlops_helpers.errors import MlopsError
+
+if TYPE_CHECKING:
+    from mlops_helpers.rollout.steps.base import Step
 
 ACTIVE = ("progressing", "paused")
 TERMINAL = ("promoted", "aborted", "rolled_back", "failed")
@@ -33,7 +39,7 @@ class Deployment:
     keep_until: float | None = None  # a previous version kept warm for an instant undo
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> "Deployment | None":
+    def from_dict(cls, raw: dict[str, Any] | None) -> Deployment | None:
         if raw is None:
             return None
         return cls(version=raw["version"], artefact=raw["artefact"], keep_until=raw.get("keep_until"),
@@ -57,7 +63,7 @@ class RolloutState:
     strategy: str
     revision: int
     status: str
-    plan: list[dict[str, Any]]
+    plan: list[Step]  # persisted as dicts: {"type": ..., parameters}
     step_index: int = 0
     stable: Deployment | None = None
     candidate: Deployment | None = None
@@ -73,8 +79,13 @@ class RolloutState:
     finished_at: float | None = None
     version: str | None = None  # the version this rollout brings out (kept after it finished)
 
+    def __post_init__(self) -> None:
+        from mlops_helpers.rollout.steps import step_from_dict  # the steps use this module's types
+
+        self.plan = [step_from_dict(step) if isinstance(step, dict) else step for step in self.plan]
+
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "RolloutState":
+    def from_dict(cls, raw: dict[str, Any]) -> RolloutState:
         raw = dict(raw)
         for key in ("stable", "candidate", "previous"):
             raw[key] = Deployment.from_dict(raw.get(key))
@@ -82,14 +93,28 @@ class RolloutState:
         return cls(**raw)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "plan": [step.to_dict() for step in self.plan]}
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    def current_step(self) -> dict[str, Any] | None:
+    def current_step(self) -> Step | None:
         return self.plan[self.step_index] if self.step_index < len(self.plan) else None
+
+    def require(self, role: str) -> Deployment:
+        """The stable, candidate or previous deployment, which the caller needs to exist."""
+        deployment = {"stable": self.stable, "candidate": self.candidate, "previous": self.previous}[role]
+        if deployment is None:
+            raise MlopsError(f"rollout #{self.revision} in '{self.environment}' has no {role} version at step "
+                             f"{self.step_index + 1}/{len(self.plan)}")
+        return deployment
+
+    def require_stable(self) -> Deployment:
+        return self.require("stable")
+
+    def require_candidate(self) -> Deployment:
+        return self.require("candidate")
 
     def summary(self) -> dict[str, Any]:
         """What `status` prints and Jenkins reads."""
@@ -103,22 +128,11 @@ class RolloutState:
             "previous": self.previous.version if self.previous else None,
             "previous_warm_until": self.previous.keep_until if self.previous else None,
             "weights": dict(self.routing.weights), "match": list(self.routing.match), "mirror": self.routing.mirror,
-            "step": {"index": self.step_index, "total": len(self.plan), "name": step["type"] if step else "done",
-                     "detail": describe_step(step) if step else ""},
+            "step": {"index": self.step_index, "total": len(self.plan), "name": step.type if step else "done",
+                     "detail": step.describe() if step else ""},
             "pause": self.pause, "analysis": self.analysis[-20:],
             "started_at": self.started_at, "updated_at": self.updated_at, "finished_at": self.finished_at,
         }
-
-
-def describe_step(step: dict[str, Any]) -> str:
-    kind = step["type"]
-    if kind == "set_weight":
-        return f"send {step['weight']}% of traffic to the new version"
-    if kind == "pause":
-        return f"pause {step['duration']:g}s" if step.get("duration") is not None else "pause until promoted"
-    if kind == "analysis":
-        return f"analysis: {', '.join(step['metrics'])} × {step['count']} every {step['interval']:g}s"
-    return step.get("description", kind.replace("_", " "))
 
 
 class StateStore(Protocol):
@@ -144,3 +158,12 @@ class StateStore(Protocol):
     def history(self) -> list[dict[str, Any]]: ...
     def engine_lock(self) -> AbstractContextManager[None]: ...
     def engine_running(self) -> bool: ...
+
+
+@contextmanager
+def changing(store: StateStore) -> Iterator[RolloutState]:
+    """`store.transaction()` on a rollout that must exist (MlopsError naming the command otherwise)."""
+    with store.transaction() as state:
+        if state is None:
+            raise MlopsError("no rollout in this environment yet (start one with `mlops deploy`)")
+        yield state

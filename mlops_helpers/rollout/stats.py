@@ -90,7 +90,7 @@ def compare_proportions(
     a_rate = a_successes / a_trials if a_trials else math.nan
     b_rate = b_successes / b_trials if b_trials else math.nan
     alpha_per_look = alpha / looks
-    common = dict(
+    common: dict[str, Any] = dict(
         metric=metric, a_version=a_version, b_version=b_version, a_successes=a_successes, a_trials=a_trials,
         b_successes=b_successes, b_trials=b_trials, a_rate=a_rate, b_rate=b_rate, difference=b_rate - a_rate,
         alpha=alpha, alpha_per_look=alpha_per_look, effect_size=_cohens_h(a_rate, b_rate),

@@ -15,21 +15,13 @@
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_BASE_IMAGE (default
 # mlops-base:SUITE), MLOPS_DEBIAN_SUITE (default DEBIAN_SUITE from tools/versions.env, bookworm),
 # MLOPS_DEBIAN_MIRROR (default: the first matching entry of the apt sources).
-set -euo pipefail
 
-me=base-image.sh
+DEBIAN_SUITE='' DEBOOTSTRAP_VERSION=''   # from tools/versions.env, sourced by common.sh
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1fs", b-a}'; }
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-DEBIAN_SUITE= DEBOOTSTRAP_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
-
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 SUITE=${MLOPS_DEBIAN_SUITE:-${DEBIAN_SUITE:-bookworm}}
 IMAGE=${MLOPS_BASE_IMAGE:-mlops-base:$SUITE}
 VARIANT=minbase
@@ -54,7 +46,6 @@ KEY=$(printf '%s\n' "$SUITE" "$VARIANT" "$INCLUDE" "$ARCH" "$RECIPE" "${IMPORT_C
 TARBALL=$BASE_DIR/$SUITE-$VARIANT-$KEY.tar
 
 check_version() { check_package_version debootstrap "$DEBOOTSTRAP_VERSION" DEBOOTSTRAP_VERSION; }
-
 
 # The Debian mirror named in this machine's apt sources (one-line .list and deb822 .sources files):
 # the first `deb` entry for SUITE with component main, else the first non-security `deb` entry.
@@ -157,8 +148,8 @@ build_tarball() {
   trap 'unmount_under "'"$work"'"; rm -rf --one-file-system "'"$work"'"' EXIT
   t0=$(now)
   if ! debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$work" "$mirror" >"$BASE_DIR/debootstrap.log" 2>&1; then
-    { echo "--- last lines of $BASE_DIR/debootstrap.log ---"; tail -n 30 "$BASE_DIR/debootstrap.log"
-      [ -f "$work/debootstrap/debootstrap.log" ] && tail -n 30 "$work/debootstrap/debootstrap.log"; } >&2
+    tail_log "$BASE_DIR/debootstrap.log" 30
+    [ ! -f "$work/debootstrap/debootstrap.log" ] || tail -n 30 "$work/debootstrap/debootstrap.log" >&2
     die "debootstrap failed (log: $BASE_DIR/debootstrap.log)"
   fi
   say "debootstrap done in $(since "$t0")"

@@ -18,20 +18,13 @@
 #
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_CHROMIUM_VERSION (overrides the
 # pin in the warning check). Idempotent and safe to call from several processes at once (flock).
-set -euo pipefail
 
-me=chromium.sh
+CHROMIUM_VERSION=''   # from tools/versions.env, sourced by common.sh
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-CHROMIUM_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
 CHROMIUM_VERSION=${MLOPS_CHROMIUM_VERSION:-$CHROMIUM_VERSION}
 
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 STATE_DIR=$CACHE_DIR/chromium
 RECORD=$STATE_DIR/version
 PACKAGES=(chromium fonts-dejavu-core)

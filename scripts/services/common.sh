@@ -1,11 +1,56 @@
-# Shared by the service scripts (sourced, not run): messages, process checks and the one
-# apt-get path. The sourcing script sets `me` (its name) and CACHE_DIR first.
+# shellcheck shell=bash
+# The prelude of every service script, sourced first thing (`source "$(dirname "$0")/common.sh"`):
+# strict mode, where things are, the pins of tools/versions.env, messages, process checks, stopping a
+# process by its pid file, the one apt-get path and the prune age. A script sets the pins it reads to
+# '' before sourcing this, so that they are defined (set -u) even without tools/versions.env.
+set -euo pipefail
+
+# shellcheck disable=SC2034  # used by the sourcing scripts
+{
+  me=${0##*/}                                          # the script's name, in messages
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)   # scripts/services
+  repo=$(cd "$here/../.." && pwd)
+  CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
+}
+# shellcheck source=/dev/null
+[ ! -f "$repo/tools/versions.env" ] || source "$repo/tools/versions.env"
 
 die() { echo "$me: $*" >&2; exit 2; }
 say() { echo "$me: $*" >&2; }
+tail_log() {  # FILE LINES: the end of a log on stderr, when there is one (after a failure)
+  [ -f "$1" ] || return 0
+  { echo "--- last lines of $1 ---"; tail -n "$2" "$1"; } >&2
+}
 
 # A pid that is alive and not a zombie (PID 1 here is slow to reap killed daemons).
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; }
+pid_in() { cat "$1" 2>/dev/null || true; }  # PIDFILE: its pid, "" when there is none
+
+# SIGTERM, then SIGKILL if PID still lives after SECONDS (saying KILL-MESSAGE first, when given).
+# Does not wait after the SIGKILL: a killed process can stay a zombie for a while (see alive).
+terminate() {  # PID SECONDS [KILL-MESSAGE]
+  local pid=$1 deadline=$((SECONDS + $2))
+  kill -TERM "$pid" 2>/dev/null || true
+  while alive "$pid"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      [ -z "${3:-}" ] || say "$3"
+      kill -KILL "$pid" 2>/dev/null || true
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
+# Stops the process PIDFILE names, if it is alive, and removes PIDFILE in any case.
+stop_pidfile() {  # PIDFILE NAME SECONDS [KILL-MESSAGE]
+  local pid
+  pid=$(pid_in "$1")
+  if alive "$pid"; then
+    say "stopping $2 (pid $pid)"
+    terminate "$pid" "$3" "${4:-}"
+  fi
+  rm -f "$1"
+}
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

@@ -18,19 +18,11 @@
 # pid file; default $MLOPS_CACHE_DIR/docker/run), MLOPS_DOCKER_START_TIMEOUT (seconds, default 60),
 # MLOPS_PRUNE_AGE (a Go duration such as 30m or 2h, default 1h).
 # Idempotent and safe to call from several processes at once (flock).
-set -euo pipefail
 
-me=docker.sh
+DOCKER_IO_VERSION=''   # from tools/versions.env, sourced by common.sh
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-DOCKER_IO_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
-
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 DOCKER_DIR=$CACHE_DIR/docker
 DATA_ROOT=$DOCKER_DIR/data
 RUN_DIR=${MLOPS_DOCKER_RUN_DIR:-$DOCKER_DIR/run}
@@ -47,22 +39,20 @@ docker_cli() { command -v docker || echo /usr/bin/docker; }
 
 answers() { timeout 10 "$(docker_cli)" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
-# A live process (a zombie waiting for init to reap it counts as gone).
 # The daemon's pid: from its own pid file, or from ours while it has not written that yet.
 daemon_pid() {
   local f pid
   for f in "$PIDFILE" "$PIDFILE.starting"; do
-    pid=$(cat "$f" 2>/dev/null) || continue
+    pid=$(pid_in "$f")
     alive "$pid" && { echo "$pid"; return 0; }
   done
   return 1
 }
 pid_alive() { daemon_pid >/dev/null; }
 
-log_tail() { [ -f "$LOG" ] && { echo "--- last lines of $LOG ---"; tail -n 40 "$LOG"; } >&2 || true; }
+log_tail() { tail_log "$LOG" 40; }
 
 check_version() { check_package_version docker.io "$DOCKER_IO_VERSION" DOCKER_IO_VERSION; }
-
 
 print_versions() {
   local pkg srv
@@ -149,28 +139,19 @@ unmount_leftovers() {
   done
 }
 
+# Not stop_pidfile: the pid is in one of two files (see daemon_pid).
 stop() {
-  if ! pid_alive; then
+  local pid
+  if pid=$(daemon_pid); then
+    say "stopping dockerd (pid $pid)"
+    terminate "$pid" 30 "dockerd did not stop within 30s; killing it"
+    rm -f "$PIDFILE" "$PIDFILE.starting"
+    unmount_leftovers
+  else
     say "not running"
     rm -f "$PIDFILE" "$PIDFILE.starting"
     answers || unmount_leftovers
-    return 0
   fi
-  local pid
-  pid=$(daemon_pid)
-  say "stopping dockerd (pid $pid)"
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 30))
-  while alive "$pid"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      say "dockerd did not stop within 30s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$PIDFILE" "$PIDFILE.starting"
-  unmount_leftovers
 }
 
 status() {

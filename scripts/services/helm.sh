@@ -14,22 +14,15 @@
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_HELM_VERSION (overrides the pin),
 # GO (default: go on PATH, else /usr/local/go/bin/go).
 # Idempotent and safe to call from several processes at once (flock).
-set -euo pipefail
 
-me=helm.sh
+HELM_VERSION=''   # from tools/versions.env, sourced by common.sh
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-HELM_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
 HELM_VERSION=${MLOPS_HELM_VERSION:-$HELM_VERSION}
 [ -n "$HELM_VERSION" ] || die "HELM_VERSION is not set in tools/versions.env"
 case "$HELM_VERSION" in v3.*) ;; *) die "HELM_VERSION must be a helm v3 release like v3.22.0, got '$HELM_VERSION'" ;; esac
 
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 BIN_DIR=$CACHE_DIR/bin
 BIN=$BIN_DIR/helm-$HELM_VERSION
 MODULE=helm.sh/helm/v3

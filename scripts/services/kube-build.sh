@@ -23,22 +23,16 @@
 #
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_KUBE_BUILD_PARALLELISM (go build -p,
 # default: number of CPUs, at most 4). First build on 2 cores: see scripts/services/README.md.
-set -euo pipefail
 
-me=kube-build.sh
+# From tools/versions.env, sourced by common.sh:
+KUBERNETES_VERSION='' ETCD_VERSION='' KWOK_VERSION='' GATEWAY_API_VERSION=''
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-KUBERNETES_VERSION= ETCD_VERSION= KWOK_VERSION= GATEWAY_API_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
 for v in KUBERNETES_VERSION ETCD_VERSION KWOK_VERSION GATEWAY_API_VERSION; do
   [ -n "${!v}" ] || die "$v is not set in tools/versions.env"
 done
 
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 BUILD=$CACHE_DIR/kube/$KUBERNETES_VERSION
 BIN=$BUILD/bin
 SRC=$BUILD/src
@@ -74,7 +68,7 @@ timed() {  # LABEL LOG COMMAND...: run with output to LOG, print the duration, f
   shift 2
   say "$label (log: $log)"
   if ! "$@" >>"$log" 2>&1; then
-    { echo "--- last lines of $log ---"; tail -n 40 "$log"; } >&2
+    tail_log "$log" 40
     die "$label failed"
   fi
   say "$label: done in $((SECONDS - start))s"

@@ -29,19 +29,12 @@
 # MLOPS_KUBE_ETCD_PORT (2379; the etcd peer port is the next one), MLOPS_KUBE_CONTROLLER_MANAGER_PORT
 # (10257), MLOPS_KUBE_SCHEDULER_PORT (10259), MLOPS_KUBE_NODES (2), MLOPS_KUBE_START_TIMEOUT (seconds
 # for each wait, default 120). Idempotent and safe to call from several processes at once (flock).
-set -euo pipefail
 
-me=kube-cluster.sh
+# From tools/versions.env, sourced by common.sh:
+KUBERNETES_VERSION='' ETCD_VERSION='' KWOK_VERSION='' GATEWAY_API_VERSION=''
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-KUBERNETES_VERSION= ETCD_VERSION= KWOK_VERSION= GATEWAY_API_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
-
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 KUBE=$CACHE_DIR/kube
 PKI=$KUBE/pki
 API_PORT=${MLOPS_KUBE_APISERVER_PORT:-6443}
@@ -66,10 +59,10 @@ ISSUER=https://kubernetes.default.svc.cluster.local
 COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok"
 
 pidfile() { echo "$RUN/$1.pid"; }
-pid_of() { cat "$(pidfile "$1")" 2>/dev/null || true; }
+pid_of() { pid_in "$(pidfile "$1")"; }
 running() { alive "$(pid_of "$1")"; }
 log_of() { echo "$LOGS/$1.log"; }
-log_tail() { local f; f=$(log_of "$1"); [ -f "$f" ] && { echo "--- last lines of $f ---"; tail -n 25 "$f"; } >&2 || true; }
+log_tail() { tail_log "$(log_of "$1")" 25; }
 
 # curl against our apiserver as the admin (client certificate), never through a proxy.
 kcurl() { curl -sS --noproxy '*' -m 10 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$@"; }
@@ -153,330 +146,12 @@ extendedKeyUsage=clientAuth"
 # Pods labelled mlops.dev/never-ready=true, and Pods with an image whose reference contains
 # "never-ready" (an image that cannot start), get the stage pod-never-ready instead of pod-ready; and
 # pod-ready gives a Pod annotated mlops.dev/stand-in-ip that IP instead of one from the node's range.
+# The YAML is static, in kwok/: joined into one file, a "---" line between two of them. `start`
+# compares a running cluster's kwok.yaml with this to see whether its stages are the current ones.
+KWOK_FILES=("$here/kwok/config.yaml" "$here/kwok/node-stages.yaml" "$here/kwok/pod-stages.yaml")
 kwok_config() {
-  cat <<'EOF'
-# Written by scripts/services/kube-cluster.sh (rewritten on every start).
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options:
-  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake
-  nodeLeaseDurationSeconds: 40
-  cidr: 10.244.0.0/16
-  nodeIP: 10.0.0.1
-  # kwok v0.8.0 does not default these when a configuration file is given (its built-in defaults).
-  manageAllNodes: false
-  podPlayStageParallelism: 4
-  nodePlayStageParallelism: 4
-  nodeLeaseParallelism: 4
-  podsOnNodeSyncParallelism: 1
-  enablePodsOnNodeSyncListPager: true
-  enablePodsOnNodeSyncStreamWatch: false
-  enableDebuggingHandlers: false
-  enableProfilingHandler: false
-  enableContentionProfiling: false
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-initialize
-spec:
-  resourceRef: {apiGroup: v1, kind: Node}
-  selector:
-    matchExpressions:
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
-      conditions:
-      {{ range NodeConditions }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $lastTransitionTime | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type  | Quote}}
-      {{ end }}
-      addresses:
-      {{ with NodeIP }}
-      - address: {{ . | Quote }}
-        type: InternalIP
-      {{ end }}
-      {{ with NodeName }}
-      - address: {{ . | Quote }}
-        type: Hostname
-      {{ end }}
-      allocatable:
-      {{ with .status.allocatable }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: "32"
-        memory: 256Gi
-        pods: "110"
-      {{ end }}
-      capacity:
-      {{ with .status.capacity }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: "32"
-        memory: 256Gi
-        pods: "110"
-      {{ end }}
-      {{ $kwokVersion := printf "kwok-%s" Version }}
-      nodeInfo:
-        architecture: amd64
-        bootID: ""
-        containerRuntimeVersion: {{ $kwokVersion }}
-        kernelVersion: {{ $kwokVersion }}
-        kubeProxyVersion: {{ $kwokVersion }}
-        kubeletVersion: {{ $kwokVersion }}
-        machineID: ""
-        operatingSystem: linux
-        osImage: ""
-        systemUUID: ""
-      phase: Running
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: node-heartbeat-with-lease
-spec:
-  resourceRef: {apiGroup: v1, kind: Node}
-  selector:
-    matchExpressions:
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'In'
-      values: ['True']
-  delay:
-    durationMilliseconds: 600000
-    jitterDurationMilliseconds: 610000
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
-      conditions:
-      {{ range NodeConditions }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $lastTransitionTime | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type | Quote }}
-      {{ end }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-ready
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Pending']
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: 'NotIn'
-      values: ['True']
-    - key: '(.metadata.labels["mlops.dev/never-ready"] == "true") or any(.spec.containers[]; .image | contains("never-ready"))'
-      operator: 'NotIn'
-      values: ['true']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: ContainersReady
-      {{ range .spec.readinessGates }}
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: {{ .conditionType | Quote }}
-      {{ end }}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: true
-        started: true
-        restartCount: 0
-        state:
-          running:
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      initContainerStatuses:
-      {{ range .spec.initContainers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: true
-        restartCount: 0
-        {{ if eq .restartPolicy "Always" }}
-        started: true
-        state:
-          running:
-            startedAt: {{ $now | Quote }}
-        {{ else }}
-        state:
-          terminated:
-            exitCode: 0
-            finishedAt: {{ $now | Quote }}
-            reason: Completed
-            startedAt: {{ $now | Quote }}
-        {{ end }}
-      {{ end }}
-      {{ $hostIPs := NodeIPsWith .spec.nodeName }}
-      {{ with $hostIPs }}
-      hostIP: {{ index . 0 | Quote }}
-      hostIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      {{ $standIn := "" }}
-      {{ with .metadata.annotations }}{{ with index . "mlops.dev/stand-in-ip" }}{{ $standIn = . }}{{ end }}{{ end }}
-      {{ if $standIn }}
-      podIP: {{ $standIn | Quote }}
-      podIPs:
-      - ip: {{ $standIn | Quote }}
-      {{ else }}
-      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
-      {{ with $podIPs }}
-      podIP: {{ index . 0 | Quote }}
-      podIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      {{ end }}
-      phase: Running
-      startTime: {{ $now | Quote }}
----
-# mlops.dev/never-ready: "true" or a never-ready image -> Running, containers started, never Ready
-# (a failing readiness probe). The key is a jq expression (kwok evaluates selector keys with gojq).
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-never-ready
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Pending']
-    - key: '(.metadata.labels["mlops.dev/never-ready"] == "true") or any(.spec.containers[]; .image | contains("never-ready"))'
-      operator: 'In'
-      values: ['true']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        type: Ready
-        reason: ContainersNotReady
-        message: "readiness probe failing (mlops.dev/never-ready)"
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        type: ContainersReady
-        reason: ContainersNotReady
-        message: "readiness probe failing (mlops.dev/never-ready)"
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        started: true
-        restartCount: 0
-        state:
-          running:
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      {{ $hostIPs := NodeIPsWith .spec.nodeName }}
-      {{ with $hostIPs }}
-      hostIP: {{ index . 0 | Quote }}
-      hostIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
-      {{ with $podIPs }}
-      podIP: {{ index . 0 | Quote }}
-      podIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}
-      phase: Running
-      startTime: {{ $now | Quote }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-complete
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.metadata.ownerReferences.[].kind'
-      operator: 'In'
-      values: ['Job']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      containerStatuses:
-      {{ range $index, $item := .spec.containers }}
-      - image: {{ $item.image | Quote }}
-        name: {{ $item.name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          terminated:
-            exitCode: 0
-            finishedAt: {{ $now | Quote }}
-            reason: Completed
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      phase: Succeeded
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-delete
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'Exists'
-  next:
-    delete: true
-EOF
+  echo "# Written by scripts/services/kube-cluster.sh (rewritten on every start)."
+  awk 'FNR == 1 && NR > 1 { print "---" } { print }' "${KWOK_FILES[@]}"
 }
 write_kwok_config() { kwok_config >"$RUN/kwok.yaml"; }
 
@@ -521,19 +196,9 @@ wait_for() {  # WHAT COMPONENT COMMAND...: poll until COMMAND succeeds
 fail() { stop_processes >/dev/null 2>&1 || true; die "$*"; }
 
 stop_processes() {
-  local c pid deadline
+  local c
   for c in $(echo "$COMPONENTS" | tr ' ' '\n' | tac); do
-    pid=$(pid_of "$c")
-    if alive "$pid"; then
-      say "stopping $c (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 20))
-      while alive "$pid"; do
-        if [ "$SECONDS" -ge "$deadline" ]; then say "$c did not stop in 20s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; break; fi
-        sleep 0.1
-      done
-    fi
-    rm -f "$(pidfile "$c")"
+    stop_pidfile "$(pidfile "$c")" "$c" 20 "$c did not stop in 20s: SIGKILL"
   done
   local data
   data=$(cat "$RUN/data-dir" 2>/dev/null || true)

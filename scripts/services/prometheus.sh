@@ -21,19 +21,11 @@
 # Environment: MLOPS_CACHE_DIR (default /var/cache/mlops), MLOPS_PROMETHEUS_PORT (default 9090),
 # MLOPS_PROMETHEUS_START_TIMEOUT (seconds, default 60), MLOPS_PROMETHEUS_RETENTION (default 2d).
 # Idempotent and safe to call from several processes at once (flock).
-set -euo pipefail
 
-me=prometheus.sh
+PROMETHEUS_VERSION=''   # from tools/versions.env, sourced by common.sh
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-PROMETHEUS_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
-
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 PORT=${MLOPS_PROMETHEUS_PORT:-9090}
 ADDR=127.0.0.1:$PORT
 URL=http://$ADDR
@@ -58,8 +50,8 @@ running_config() {
 }
 ours() { [ "$(running_config)" = "$CONFIG" ]; }
 # A live process (a zombie waiting for init to reap it counts as gone).
-pid_alive() { [ -f "$PIDFILE" ] && alive "$(cat "$PIDFILE" 2>/dev/null)"; }
-log_tail() { [ -f "$LOG" ] && { echo "--- last lines of $LOG ---"; tail -n 30 "$LOG"; } >&2 || true; }
+pid_alive() { alive "$(pid_in "$PIDFILE")"; }
+log_tail() { tail_log "$LOG" 30; }
 
 print_versions() {
   local pkg
@@ -108,16 +100,9 @@ stop_debian_service() {
     elif [ -x /etc/init.d/prometheus ]; then
       /etc/init.d/prometheus stop >/dev/null 2>&1 || true
     fi
-    alive "$pid" && kill -TERM "$pid" 2>/dev/null || true
     stopped="$stopped $pid"
   done
-  local deadline=$((SECONDS + 15))
-  for pid in $stopped; do
-    while alive "$pid"; do
-      if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
-      sleep 0.2
-    done
-  done
+  for pid in $stopped; do terminate "$pid" 15; done   # in case the service manager did not stop it
   [ -z "$stopped" ] || disable_debian_service
 }
 
@@ -146,7 +131,7 @@ start() {
     flock -w 300 8 || die "timed out waiting for $PROM_DIR/prometheus-$PORT.lock"
     command -v curl >/dev/null || apt_install curl >&2
     if ready && ours; then
-      if pid_alive; then say "reusing the running Prometheus on $URL (pid $(cat "$PIDFILE"))"
+      if pid_alive; then say "reusing the running Prometheus on $URL (pid $(pid_in "$PIDFILE"))"
       else say "reusing the Prometheus already answering on $URL with $CONFIG"; fi
     else
       if ! command -v prometheus >/dev/null; then
@@ -156,13 +141,8 @@ start() {
       command -v prometheus >/dev/null || die "prometheus not found after installing it"
       stop_debian_service
       if pid_alive; then
-        say "prometheus pid $(cat "$PIDFILE") is not ready on $URL; restarting it"
-        kill -TERM "$(cat "$PIDFILE")" 2>/dev/null || true
-        local deadline=$((SECONDS + 15))
-        while pid_alive; do
-          if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$(cat "$PIDFILE")" 2>/dev/null || true; break; fi
-          sleep 0.2
-        done
+        say "prometheus pid $(pid_in "$PIDFILE") is not ready on $URL; restarting it"
+        terminate "$(pid_in "$PIDFILE")" 15
       fi
       local code
       code=$(http_code /-/ready)
@@ -195,17 +175,8 @@ start() {
 }
 
 stop() {
-  if ! pid_alive; then say "not running (no live pid in $PIDFILE)"; rm -f "$PIDFILE"; return 0; fi
-  local pid
-  pid=$(cat "$PIDFILE")
-  say "stopping prometheus (pid $pid)"
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 20))
-  while alive "$pid"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
-    sleep 0.2
-  done
-  rm -f "$PIDFILE"
+  pid_alive || say "not running (no live pid in $PIDFILE)"
+  stop_pidfile "$PIDFILE" prometheus 20
 }
 
 status() {

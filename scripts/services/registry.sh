@@ -13,19 +13,11 @@
 # MLOPS_REGISTRY_STORAGE (blob storage; default $MLOPS_CACHE_DIR/registry/storage),
 # MLOPS_REGISTRY_START_TIMEOUT (seconds, default 30).
 # Idempotent and safe to call from several processes at once (flock).
-set -euo pipefail
 
-me=registry.sh
+DOCKER_REGISTRY_VERSION=''   # from tools/versions.env, sourced by common.sh
 # shellcheck source=scripts/services/common.sh
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/common.sh"   # set -euo pipefail, me, here, repo, CACHE_DIR, helpers
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-DOCKER_REGISTRY_VERSION=
-# shellcheck source=/dev/null
-[ -f "$repo/tools/versions.env" ] && source "$repo/tools/versions.env"
-
-CACHE_DIR=${MLOPS_CACHE_DIR:-/var/cache/mlops}
 PORT=${MLOPS_REGISTRY_PORT:-5000}
 ADDR=127.0.0.1:$PORT
 REG_DIR=$CACHE_DIR/registry
@@ -38,12 +30,11 @@ case "$PORT" in ''|*[!0-9]*) die "MLOPS_REGISTRY_PORT must be a number, got '$PO
 
 check_version() { check_package_version docker-registry "$DOCKER_REGISTRY_VERSION" DOCKER_REGISTRY_VERSION; }
 
-
 http_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$ADDR/v2/" 2>/dev/null || true; }
 answers() { [ "$(http_code)" = 200 ]; }
 # A live process (a zombie waiting for init to reap it counts as gone).
-pid_alive() { [ -f "$PIDFILE" ] && alive "$(cat "$PIDFILE" 2>/dev/null)"; }
-log_tail() { [ -f "$LOG" ] && { echo "--- last lines of $LOG ---"; tail -n 30 "$LOG"; } >&2 || true; }
+pid_alive() { alive "$(pid_in "$PIDFILE")"; }
+log_tail() { tail_log "$LOG" 30; }
 
 print_versions() {
   local pkg
@@ -86,15 +77,14 @@ start() {
     flock -w 300 8 || die "timed out waiting for $REG_DIR/registry-$PORT.lock"
     command -v curl >/dev/null || apt_install curl
     if answers; then
-      if pid_alive; then say "reusing the running registry on $ADDR (pid $(cat "$PIDFILE"))"
+      if pid_alive; then say "reusing the running registry on $ADDR (pid $(pid_in "$PIDFILE"))"
       else say "reusing the registry already answering on $ADDR (not started by this script)"; fi
     else
       command -v docker-registry >/dev/null || apt_install docker-registry
       command -v docker-registry >/dev/null || die "docker-registry not found after installing it"
       if pid_alive; then
-        say "registry pid $(cat "$PIDFILE") is not answering on $ADDR; restarting it"
-        kill -TERM "$(cat "$PIDFILE")" 2>/dev/null || true
-        sleep 1
+        say "registry pid $(pid_in "$PIDFILE") is not answering on $ADDR; restarting it"
+        terminate "$(pid_in "$PIDFILE")" 15
       fi
       local code
       code=$(http_code)
@@ -119,17 +109,8 @@ start() {
 }
 
 stop() {
-  if ! pid_alive; then say "not running (no live pid in $PIDFILE)"; rm -f "$PIDFILE"; return 0; fi
-  local pid
-  pid=$(cat "$PIDFILE")
-  say "stopping docker-registry (pid $pid)"
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 15))
-  while alive "$pid"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
-    sleep 0.2
-  done
-  rm -f "$PIDFILE"
+  pid_alive || say "not running (no live pid in $PIDFILE)"
+  stop_pidfile "$PIDFILE" docker-registry 15
 }
 
 status() {

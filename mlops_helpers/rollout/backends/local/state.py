@@ -103,7 +103,10 @@ class FileStateStore:
             except BlockingIOError:
                 raise MlopsError(f"another `mlops` process is driving the rollout in '{self.folder.name}' "
                                  "(use `mlops rollout status|promote|abort` from here)") from None
-            handle.seek(0), handle.truncate(), handle.write(str(os.getpid())), handle.flush()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
             yield
         finally:
             handle.close()
