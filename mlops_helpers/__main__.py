@@ -1,3 +1,6 @@
+"""`python -m mlops_helpers`: the `mlops` command."""
+
 from mlops_helpers.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

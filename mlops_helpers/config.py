@@ -72,7 +72,7 @@ class Gate(StrictModel):
     max: float | None = None
 
     @model_validator(mode="after")
-    def _has_a_bound(self) -> "Gate":
+    def _has_a_bound(self) -> Gate:
         if self.min is None and self.max is None:
             raise ValueError(f"gate on '{self.metric}' needs 'min' or 'max'")
         if self.min is not None and self.max is not None and self.min > self.max:

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -185,7 +185,7 @@ class BuildInfo:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        started = (datetime.fromtimestamp(self.timestamp_ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+        started = (datetime.fromtimestamp(self.timestamp_ms / 1000, tz=UTC).isoformat(timespec="seconds")
                    if self.timestamp_ms else None)
         estimated = self.estimated_duration_ms
         return {

@@ -28,7 +28,7 @@ from mlops_helpers.console import Reporter
 from mlops_helpers.errors import CheckFailed, MlopsError
 from mlops_helpers.infra_validation import ContainerServer, validate
 from mlops_helpers.ports import free_port
-from mlops_helpers.render import render
+from mlops_helpers.templating import render
 
 # Import name in metadata["versions"] -> distribution to install.
 MODEL_LIBRARIES = {"sklearn": "scikit-learn", "numpy": "numpy", "pandas": "pandas", "scipy": "scipy", "joblib": "joblib"}

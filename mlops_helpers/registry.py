@@ -33,9 +33,9 @@ from typing import Any
 import joblib
 from filelock import FileLock, Timeout
 
+from mlops_helpers.atomic_files import write_json_atomic
 from mlops_helpers.checksums import SUMS_FILE, read_sums, verify_sums
 from mlops_helpers.errors import IntegrityError, MlopsError
-from mlops_helpers.atomic_files import write_json_atomic
 
 STAGES = ("staging", "production", "archived")
 MODEL_FILE = "model.joblib"

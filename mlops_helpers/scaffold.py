@@ -14,7 +14,7 @@ from pathlib import Path
 from mlops_helpers.config import PROJECT_NAME_PATTERN
 from mlops_helpers.data import datasets, versioning
 from mlops_helpers.errors import MlopsError
-from mlops_helpers.render import render
+from mlops_helpers.templating import render
 
 # Sensible starting points per task; every value is a normal mlops.yaml entry to edit.
 _TASK_DEFAULTS = {

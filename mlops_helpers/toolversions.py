@@ -100,7 +100,7 @@ def _kube_versions() -> dict[str, str]:
 def _helm_version() -> str:
     """`helm version --short` ("v3.22.0+g..."), of MLOPS_HELM, helm on PATH or scripts/services/helm.sh's build."""
     from mlops_helpers.errors import MlopsError
-    from mlops_helpers.kube.render import find_helm
+    from mlops_helpers.kube.helm import find_helm
 
     try:
         completed = subprocess.run([find_helm(), "version", "--short"], capture_output=True, text=True, timeout=10)

@@ -13,7 +13,7 @@ import json
 import platform
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ def train(
         features, target, test_size=config.training.test_size, random_state=config.training.seed, stratify=stratify
     )
     pipeline = build_pipeline(config, features)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     clock = time.perf_counter()
     pipeline.fit(x_train, y_train)
     fit_seconds = time.perf_counter() - clock

@@ -2,7 +2,7 @@
 
 Requests are scheduled at a fixed rate whatever the server does (open loop: a slow server
 does not slow the load down) and sent over a bounded set of keep-alive connections with
-the router's own client (mlops_helpers.rollout.router_upstream), without retries, so every
+the router's own client (mlops_helpers.router.upstream), without retries, so every
 failure shows. Each response is recorded with the version that answered it
 (`x-served-by`, else `x-model-version`), so a test can tell what reached which version when.
 
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from mlops_helpers.rollout.router_upstream import ConnectionPool, UpstreamError, encode_request
+from mlops_helpers.router.upstream import ConnectionPool, UpstreamError, encode_request
 
 MAX_ERRORS = 20
 
@@ -126,7 +126,7 @@ class LoadGenerator:
                 index += 1
             try:
                 await asyncio.wait_for(self._stopping.wait(), max(0.0, started + index / self.rate - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self.result.sending = time.monotonic() - started
         if tasks:

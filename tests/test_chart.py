@@ -22,12 +22,13 @@ from conftest import run_mlops
 from helm_support import DIGESTS, REPOSITORY, helm, pinned_helm_version, register_packaged, write_config  # noqa: F401
 from mlops_helpers.config import parse_config
 from mlops_helpers.errors import ConfigError, MlopsError
-from mlops_helpers.kube import render as kube
-from mlops_helpers.kube.render import VersionInfo
+from mlops_helpers.kube import helm as kube_helm
+from mlops_helpers.kube import values as kube
+from mlops_helpers.kube.values import VersionInfo
+from mlops_helpers.rollout.spec import STRATEGIES
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "helm"
-STRATEGIES = ("recreate", "ramped", "bluegreen", "canary", "abtest")
 UPDATE_GOLDEN = os.environ.get("MLOPS_UPDATE_GOLDEN") == "1"
 
 STABLE = VersionInfo(3, REPOSITORY, DIGESTS[3])
@@ -67,7 +68,7 @@ def render_both(helm: str, strategy: str, deploy: dict[str, Any] | None = None, 
                 stable: VersionInfo | None = STABLE, candidate: VersionInfo | None = CANDIDATE,
                 templates: Path | None = None) -> tuple[dict[str, Any], str]:
     values = kube.render_values(make_config(deploy), strategy, stable, candidate, phase or {}, templates)
-    return values, kube.render_manifests(values, helm)
+    return values, kube_helm.render_manifests(values, helm)
 
 
 def check_golden(name: str, actual: str) -> None:
@@ -112,7 +113,7 @@ def test_helm_lint_strict_passes_for_every_strategy(helm: str, strategy: str, ro
     deploy = {"kubernetes": kubernetes, "abtest": {"route": ROUTES[:1] if router == "ingress" else ROUTES}}
     for stable, candidate in ((STABLE, CANDIDATE), (None, CANDIDATE)):
         values = kube.render_values(make_config(deploy), strategy, stable, candidate, {})
-        kube.lint(values, helm)  # raises with helm's report
+        kube_helm.lint(values, helm)  # raises with helm's report
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -376,7 +377,7 @@ def test_the_schema_refuses_a_bad_values_file_through_helm_lint(helm: str, chang
     values = kube.render_values(make_config(), "canary", STABLE, CANDIDATE, {})
     change(values)
     with pytest.raises(MlopsError) as raised:
-        kube.lint(values, helm)
+        kube_helm.lint(values, helm)
     assert "schema" in str(raised.value) and expected in str(raised.value), str(raised.value)
     # The same check in Python, before helm ever runs.
     assert any(expected in error for error in kube.validate_schema(values, kube.chart_schema()))
@@ -386,7 +387,7 @@ def test_the_chart_refuses_contradictory_values(helm: str) -> None:
     values = kube.render_values(make_config(), "recreate", STABLE, CANDIDATE, {})
     values["tracks"]["canary"] = {**values["tracks"]["stable"], "enabled": True}
     with pytest.raises(MlopsError, match="strategy recreate runs one Deployment"):
-        kube.render_manifests(values, helm)
+        kube_helm.render_manifests(values, helm)
 
 
 # --------------------------------------------------------------------------- mlops render

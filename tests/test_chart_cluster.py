@@ -20,8 +20,8 @@ import yaml
 
 from helm_support import DIGESTS, REPOSITORY, helm  # noqa: F401  (fixture)
 from mlops_helpers.config import parse_config
-from mlops_helpers.kube import render as kube
-from mlops_helpers.kube.render import VersionInfo
+from mlops_helpers.kube import values as kube
+from mlops_helpers.kube.values import VersionInfo
 
 STABLE = VersionInfo(3, REPOSITORY, DIGESTS[3])
 CANDIDATE = VersionInfo(4, REPOSITORY, DIGESTS[4])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pkgutil
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -10,9 +12,13 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-
 from conftest import MLOPS, Project, run_mlops
+
+import mlops_helpers.cli
 from mlops_helpers.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+CLI_MODULES = sorted(m.name for m in pkgutil.iter_modules(mlops_helpers.cli.__path__, "mlops_helpers.cli."))
 
 
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -40,6 +46,25 @@ def test_help_does_not_import_heavy_libraries() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
     assert subprocess.run([MLOPS, "--help"], capture_output=True, text=True).returncode == 0
+
+
+@pytest.mark.parametrize("module", CLI_MODULES)
+def test_every_cli_module_imports_on_its_own(module: str) -> None:
+    # A fresh interpreter per module, so that no module imported earlier hides an import cycle.
+    completed = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_strategies_are_the_ones_of_the_spec_everywhere() -> None:
+    from mlops_helpers.rollout.spec import STRATEGIES
+
+    for name in ("deploy", "render"):
+        (option,) = [p for p in main.commands[name].params if p.name == "strategy"]
+        assert isinstance(option.type, click.Choice) and tuple(option.type.choices) == STRATEGIES, name
+    groovy = (REPO / "vars" / "mlopsDeploy.groovy").read_text()
+    allowed = re.search(r"strategy:\s*\[[^\]]*allowed:\s*\[([^\]]*)\]", groovy)
+    assert allowed, "vars/mlopsDeploy.groovy has no `strategy: [..., allowed: [...]]`"
+    assert tuple(re.findall(r"'([^']+)'", allowed.group(1))) == STRATEGIES
 
 
 BAD_VALUES = [

@@ -17,9 +17,9 @@ import click
 import pytest
 import requests
 from click.testing import CliRunner, Result
-
 from jenkins_replay import JenkinsRecorder, JenkinsReplay, closed_port_url, load_recording
-from mlops_helpers.jenkins_cli import jenkins
+
+from mlops_helpers.cli.jenkins import jenkins
 
 TOKEN = "11d7c0ffee5ecre7a9b8c7d6e5f4a3b2c1"  # what a Jenkins API token looks like; fake
 ENV_VARS = ("JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN", "JENKINS_JOB", "MLOPS_OUTPUT",
@@ -401,6 +401,6 @@ def test_group_registers_on_a_cli_and_has_help() -> None:
 
 
 def test_importing_the_group_does_not_load_python_jenkins() -> None:
-    probe = "import sys, mlops_helpers.jenkins_cli; print(sorted(m for m in ('jenkins', 'requests') if m in sys.modules))"
+    probe = "import sys, mlops_helpers.cli.jenkins; print(sorted(m for m in ('jenkins', 'requests') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"

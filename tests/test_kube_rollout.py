@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from conftest import Project, make_project, run_mlops
-from serving_support import metric, running_server
 from helm_support import DIGESTS, REPOSITORY, helm, register_packaged, write_config  # noqa: F401
+from serving_support import metric, running_server
 
 NAME = "churn-production"
 NEVER_READY = 5  # registered with an image the test cluster never makes Ready (helm_support)
@@ -398,7 +398,7 @@ def test_bluegreen_hands_over_to_the_stable_track_when_the_warm_window_ends(clus
 
 def _template_with(tmp_path: Path, extra: str) -> Path:
     """A templates folder whose canary values are the built-in ones plus `extra` (a platform override)."""
-    from mlops_helpers.render import builtin_templates_dir
+    from mlops_helpers.templating import builtin_templates_dir
 
     folder = tmp_path / "platform-templates"
     (folder / "helm").mkdir(parents=True)

@@ -95,7 +95,7 @@ def test_an_image_that_does_not_serve_fails_infra_validation_and_is_not_pushed(
     project = packaged_project
     broken = (project.root.parent / "broken-templates" / "package")
     broken.mkdir(parents=True, exist_ok=True)
-    from mlops_helpers.render import builtin_templates_dir
+    from mlops_helpers.templating import builtin_templates_dir
 
     original = (builtin_templates_dir() / "package/Dockerfile.j2").read_text()
     # The server crashes on start: the model file it is told to load does not exist.

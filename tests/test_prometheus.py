@@ -177,7 +177,8 @@ def test_snapshot_of_the_pods_counters_per_version(scraped: Scraped) -> None:
     elsewhere = prometheus_snapshot(scraped.provider, 'job="another-release"', [scraped.version])
     assert elsewhere.counters(scraped.version).requests == 0.0
     # The built-in PromQL over the servers' metrics measures the same version.
-    from mlops_helpers.rollout.analysis import MetricSpec, prometheus_value
+    from mlops_helpers.rollout.analysis import prometheus_value
+    from mlops_helpers.rollout.spec import MetricSpec
 
     value = prometheus_value(scraped.provider.query, render_query, MetricSpec(name="error_rate", max=0.05),
                              scraped.version, 30.0, {}, selector, SERVERS)

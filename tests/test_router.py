@@ -52,7 +52,7 @@ class Router:
     def start(self) -> Router:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlops_helpers.rollout.router", "--host", "127.0.0.1", "--port", str(self.port),
+                [sys.executable, "-m", "mlops_helpers.router", "--host", "127.0.0.1", "--port", str(self.port),
                  "--admin-port", str(self.admin_port), "--routes-file", str(self.routes_file),
                  "--mirror-log", str(self.mirror_log), *self.extra],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -110,7 +110,7 @@ def launch(kind: str, server_argv: list[str], work: Path, body: Path) -> Target:
     server_port, router_port, admin_port = free_port(), free_port(), free_port()
     server_log, router_log = work / f"{kind}-server.log", work / f"{kind}-router.log"
     server = start([arg.replace("{port}", str(server_port)) for arg in server_argv], server_log)
-    router = start([sys.executable, "-m", "mlops_helpers.rollout.router", "--port", str(router_port),
+    router = start([sys.executable, "-m", "mlops_helpers.router", "--port", str(router_port),
                     "--admin-port", str(admin_port), "--routes-file", str(work / f"{kind}-routes.json")], router_log)
     target = Target(kind, server, server_port, router, router_port)
     try:
@@ -137,7 +137,7 @@ def wrk(url: str, body: Path, connections: int, seconds: float) -> dict:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout=5s", "--latency",
             "-s", str(SERVING / "post.lua"), url]
     result = subprocess.run(argv, env={**os.environ, "BENCH_BODY": str(body)}, capture_output=True, text=True)
-    line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((text for text in result.stdout.splitlines() if text.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed on {url}:\n{result.stdout}\n{result.stderr}")
     stats = json.loads(line.removeprefix("BENCH_JSON "))

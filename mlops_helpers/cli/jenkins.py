@@ -1,9 +1,5 @@
 """`mlops jenkins trigger|status|logs`: start the Jenkins pipeline from a laptop and follow it.
 
-Register with `main.add_command(jenkins)` in cli.py *after* `command_options` is defined (e.g. at
-the bottom of cli.py): this module imports `command_options` from cli.py. The group is defined
-before that import, so importing this module first works too.
-
 The API token comes only from the environment (JENKINS_API_TOKEN) or --token-file, never from a
 flag, and is never printed. python-jenkins (and requests) load inside the commands.
 """
@@ -15,9 +11,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from mlops_helpers.cli import exit_codes
+from mlops_helpers.cli.options import command_options
+from mlops_helpers.console import Reporter, table
+from mlops_helpers.errors import CheckFailed
+
+if TYPE_CHECKING:
+    from mlops_helpers.jenkins import JenkinsClient
+
+TOKEN_ENV = "JENKINS_API_TOKEN"
 
 
 @click.group("jenkins", context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,14 +34,6 @@ def jenkins() -> None:
     JENKINS_API_TOKEN or --token-file. Exit codes: 0 SUCCESS · 1 the build failed (FAILURE,
     UNSTABLE, ABORTED, NOT_BUILT, cancelled in the queue) · 2 usage, connection, credentials, timeout.
     """
-
-
-# After the group on purpose: cli.py may import this module while it is itself being imported.
-from mlops_helpers.cli import command_options  # noqa: E402
-from mlops_helpers.console import Reporter, table  # noqa: E402
-from mlops_helpers.errors import CheckFailed  # noqa: E402
-
-TOKEN_ENV = "JENKINS_API_TOKEN"
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,7 +54,8 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _client(url: str | None, user: str | None, token_file: str | None, poll_interval: float = 5.0):
+def _client(url: str | None, user: str | None, token_file: str | None, poll_interval: float = 5.0) -> JenkinsClient:
+    """A client for --url as --user, with the token from --token-file or the environment."""
     from mlops_helpers.jenkins import JenkinsClient, JenkinsError, check_url
 
     check_url(url)  # names JENKINS_URL when it is missing
@@ -75,6 +74,7 @@ def _build_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _ref(value: str) -> int | str:
+    """--build as the client takes it; a bad value is a usage error that names the option."""
     from mlops_helpers.jenkins import build_ref
 
     try:
@@ -84,6 +84,7 @@ def _ref(value: str) -> int | str:
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    """--param KEY=VALUE items; a key given twice is refused rather than silently overwritten."""
     params: dict[str, str] = {}
     for value in values:
         key, sep, text = value.partition("=")
@@ -97,13 +98,14 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _interrupted(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Ctrl-C while waiting says that the build goes on, and exits as a shell reports SIGINT."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: stopped waiting; anything already started keeps running on Jenkins", err=True)
-            sys.exit(130)
+            sys.exit(exit_codes.INTERRUPTED)
 
     return wrapper
 

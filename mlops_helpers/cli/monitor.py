@@ -12,17 +12,22 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlops_helpers.cli import command_options, overrides_option
-from mlops_helpers.console import Reporter, table
+from mlops_helpers.cli import exit_codes
+from mlops_helpers.cli.options import command_options, overrides_option
+from mlops_helpers.cli.text import monitor_summary
+from mlops_helpers.console import Reporter
 
-EXIT_CODES = {"ok": 0, "retrain": 1, "insufficient_data": 3}
+if TYPE_CHECKING:
+    from mlops_helpers.config import MlopsConfig
+    from mlops_helpers.monitoring.check import CheckResult
 
 
 def check_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--env, --version, --log and --set: the command gets the loaded config and its absolute path."""
     @click.option("--env", "environment", default=None, metavar="NAME",
                   help="Environment whose serving version is checked (default: monitoring.environment, "
                        "else deploy.environment).")
@@ -51,8 +56,8 @@ def monitor() -> None:
               help="When the verdict is retrain, also run monitoring.trigger.action (cool-down and de-duplication apply).")
 @command_options
 @check_options
-def check(act: bool, environment: str | None, version: int | None, log: Path | None, config, config_path: Path,
-          reporter: Reporter) -> None:
+def check(act: bool, environment: str | None, version: int | None, log: Path | None, config: MlopsConfig,
+          config_path: Path, reporter: Reporter) -> None:
     """One check of the serving version's logged predictions against its training reference.
 
     Exits 0 ok, 1 retrain, 3 insufficient data; the verdict (JSON with --output json) names
@@ -64,8 +69,8 @@ def check(act: bool, environment: str | None, version: int | None, log: Path | N
     data = result.to_dict()
     if act:
         data["trigger"] = _act(config, result, config_path, reporter)
-    reporter.result(data, summary_text(data))
-    sys.exit(EXIT_CODES[result.status])
+    reporter.result(data, monitor_summary(data))
+    sys.exit(exit_codes.MONITOR[result.status])
 
 
 @monitor.command("watch")
@@ -76,7 +81,7 @@ def check(act: bool, environment: str | None, version: int | None, log: Path | N
 @command_options
 @check_options
 def watch(interval: float | None, max_checks: int | None, environment: str | None, version: int | None,
-          log: Path | None, config, config_path: Path, reporter: Reporter) -> None:
+          log: Path | None, config: MlopsConfig, config_path: Path, reporter: Reporter) -> None:
     """Check on an interval and run the trigger action when the policy says retrain.
 
     Each check re-reads the environment's serving version, so after a retrained version is
@@ -87,7 +92,8 @@ def watch(interval: float | None, max_checks: int | None, environment: str | Non
     from mlops_helpers.monitoring.check import run_check
 
     every = interval or config.monitoring.interval
-    done, last = 0, {}
+    done = 0
+    last: dict[str, Any] = {}
     try:
         while max_checks is None or done < max_checks:
             started = time.monotonic()
@@ -114,7 +120,7 @@ def watch(interval: float | None, max_checks: int | None, environment: str | Non
               help="HTML file to write (default: mlops-out/reports/monitoring-<env>.html beside mlops.yaml).")
 @command_options
 @check_options
-def report(out: Path | None, environment: str | None, version: int | None, log: Path | None, config,
+def report(out: Path | None, environment: str | None, version: int | None, log: Path | None, config: MlopsConfig,
            config_path: Path, reporter: Reporter) -> None:
     """Run a check and write a self-contained HTML report: distributions, drift over time, live accuracy."""
     from mlops_helpers.monitoring.check import check_history, run_check
@@ -127,10 +133,10 @@ def report(out: Path | None, environment: str | None, version: int | None, log: 
                   "history": [line for line in check_history(config, result.environment)
                               if line.get("version") == result.version],
                   "trigger": {"retrain": result.retrain, "reasons": result.reasons}}, path)
-    reporter.result({**data, "report": str(path)}, f"{summary_text(data)}\nreport: {path}")
+    reporter.result({**data, "report": str(path)}, f"{monitor_summary(data)}\nreport: {path}")
 
 
-def _act(config, result, config_path: Path, reporter: Reporter) -> dict[str, Any]:
+def _act(config: MlopsConfig, result: CheckResult, config_path: Path, reporter: Reporter) -> dict[str, Any]:
     """The trigger decision; an action that fails (Jenkins unreachable) is reported in it, the
     verdict is kept, and nothing is recorded, so the next check tries again."""
     from mlops_helpers.errors import MlopsError
@@ -146,34 +152,3 @@ def _act(config, result, config_path: Path, reporter: Reporter) -> dict[str, Any
     if decision.fired:
         reporter.note(f"retraining triggered ({decision.action}): {decision.reason}")
     return decision.to_dict()
-
-
-def summary_text(data: dict[str, Any]) -> str:
-    """The terminal summary: the verdict, why, and a row per feature."""
-    drift, performance, window = data["drift"], data["performance"], data["window"]
-    lines = [f"{data['model']} v{data['version']} in {data['environment']}: {data['status'].upper()}"
-             f" ({window['rows']} rows from {window['requests']} requests in the window)"]
-    lines += [f"  - {reason}" for reason in data["reasons"]]
-    lines.append("findings: " + ", ".join(f"{name} {state}" for name, state in data["findings"].items()))
-    accuracy = performance.get("accuracy")
-    floor = performance.get("accuracy_floor")
-    lines.append(f"live accuracy: {'n/a' if accuracy is None else f'{accuracy:.3f}'} over "
-                 f"{performance['feedback_rows']} feedback rows (floor {'n/a' if floor is None else f'{floor:.3f}'})")
-    if performance.get("servers"):
-        lines.append(f"serving: {performance['servers']} server(s), p50 {_number(performance.get('latency_p50_ms'))} ms, "
-                     f"p99 {_number(performance.get('latency_p99_ms'))} ms, error rate {_number(performance.get('error_rate'))}, "
-                     f"CPU {_number(performance.get('cpu_percent'))}%, memory {_number(performance.get('memory_mb'))} MB")
-    rows = [[f["feature"], f["verdict"], f["method"], _number(f.get("statistic")), _number(f.get("threshold")),
-             _number(f.get("p_value")), f["samples"]] for f in drift["features"]]
-    if drift.get("prediction"):
-        p = drift["prediction"]
-        rows.append(["(prediction)", p["verdict"], p["method"], _number(p.get("statistic")),
-                     _number(p.get("threshold")), _number(p.get("p_value")), p["samples"]])
-    lines.append(table(["feature", "verdict", "method", "statistic", "threshold", "p-value", "rows"], rows))
-    if "trigger" in data:
-        lines.append(f"trigger: {'fired' if data['trigger']['fired'] else 'not fired'} — {data['trigger']['reason']}")
-    return "\n".join(lines)
-
-
-def _number(value: Any) -> str:
-    return "" if value is None else f"{value:.4g}"

@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
-from mlops_helpers.cli import command_options, overrides_option
+from mlops_helpers.cli.options import StrategyChoice, command_options, overrides_option
 from mlops_helpers.console import Reporter
 
-STRATEGY_NAMES = ("recreate", "ramped", "bluegreen", "canary", "abtest")
 PHASE_KEYS = ("weight", "active", "preview", "mirror", "stable_replicas", "candidate_replicas")
 
 
 def _phase(items: tuple[str, ...]) -> dict[str, Any]:
+    """The --phase items as the values template takes them, each checked for its key and type."""
     phase: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -39,7 +39,7 @@ def _header(title: str) -> str:
 
 
 @click.command("render")
-@click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default=None,
+@click.option("--strategy", type=StrategyChoice(), default=None,
               help="Rollout strategy whose values template is used (default: deploy.strategy).")
 @click.option("--version", "version_ref", default=None, metavar="N|ALIAS",
               help="Candidate: the registered version being rolled out (a number or an alias like staging).")
@@ -71,7 +71,8 @@ def render(strategy: str | None, version_ref: str | None, stable_ref: str | None
     """
     from mlops_helpers.config import load_config
     from mlops_helpers.errors import MlopsError
-    from mlops_helpers.kube import render as kube
+    from mlops_helpers.kube import helm as kube_helm
+    from mlops_helpers.kube import values as kube
     from mlops_helpers.registry import open_registry
 
     phase = _phase(phase_items)
@@ -92,8 +93,8 @@ def render(strategy: str | None, version_ref: str | None, stable_ref: str | None
     values_text = kube.values_yaml(values)
     manifests = None
     if not values_only:
-        helm = kube.find_helm(helm_path)
-        manifests = kube.render_manifests(values, helm, config.deploy.kubernetes.namespace)
+        helm = kube_helm.find_helm(helm_path)
+        manifests = kube_helm.render_manifests(values, helm, config.deploy.kubernetes.namespace)
     combined = _header("values") + values_text + (manifests or "")
     result: dict[str, Any] = {
         "ok": True, "strategy": strategy, "environment": environment, "release": kube.release_name(values),
@@ -113,6 +114,7 @@ def render(strategy: str | None, version_ref: str | None, stable_ref: str | None
 
 
 def _write(out: Path, folder: bool, values_text: str, manifests: str | None, combined: str) -> list[Path]:
+    """A folder gets values.yaml and manifests.yaml apart; a file gets what stdout would show."""
     if folder or out.is_dir():
         out.mkdir(parents=True, exist_ok=True)
         (out / "values.yaml").write_text(values_text)
@@ -127,4 +129,5 @@ def _write(out: Path, folder: bool, values_text: str, manifests: str | None, com
 
 
 def _ref(reference: str) -> int | str:
+    """A version number, else an alias such as staging."""
     return int(reference) if reference.isdigit() else reference

@@ -7,50 +7,31 @@ Exit codes of deploy, promote and resume (Jenkins branches on them):
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from mlops_helpers.cli import command_options, overrides_option
+from mlops_helpers.cli import exit_codes
+from mlops_helpers.cli.options import StrategyChoice, command_options, env_options, timeout_option
+from mlops_helpers.cli.text import status_line, status_text
 from mlops_helpers.console import Reporter, table
 
-STRATEGY_NAMES = ("recreate", "ramped", "bluegreen", "canary", "abtest")
-
-
-def env_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option("--env", "environment", default=None, metavar="NAME",
-                  help="Environment (default: deploy.environment, usually production).")
-    @overrides_option
-    @functools.wraps(func)
-    def wrapper(*args: Any, environment: str | None, overrides: tuple[str, ...], config_path: str, **kwargs: Any) -> Any:
-        from mlops_helpers.config import load_config
-        from mlops_helpers.rollout.operations import housekeeping, open_environment
-
-        env = open_environment(load_config(config_path, overrides), environment)
-        housekeeping(env)
-        return func(*args, env=env, **kwargs)
-
-    return wrapper
-
-
-def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-                        help="Stop driving after this long and exit 4; the rollout stays as it is.")(func)
+if TYPE_CHECKING:
+    from mlops_helpers.rollout.operations import Environment
+    from mlops_helpers.rollout.state import RolloutState
 
 
 @click.command("deploy")
 @click.option("--version", "version_ref", default=None, metavar="N|ALIAS",
               help="Registered version to roll out: a number or an alias like staging (default: latest).")
-@click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default=None,
+@click.option("--strategy", type=StrategyChoice(), default=None,
               help="Rollout strategy (default: deploy.strategy).")
 @timeout_option
 @command_options
 @env_options
-def deploy(version_ref: str | None, strategy: str | None, timeout: float | None, env, reporter: Reporter) -> None:
+def deploy(version_ref: str | None, strategy: str | None, timeout: float | None, env: Environment, reporter: Reporter) -> None:
     """Roll a registered model version out to an environment with a strategy, and drive it.
 
     Progress and every analysis measurement go to stderr. Another shell can watch, promote or
@@ -74,7 +55,7 @@ def rollout() -> None:
 @click.option("--watch", "-w", is_flag=True, help="Print the status every second until the rollout stops progressing.")
 @command_options
 @env_options
-def status(watch: bool, env, reporter: Reporter) -> None:
+def status(watch: bool, env: Environment, reporter: Reporter) -> None:
     """Where the rollout stands: versions, weights, current step, last measurements."""
     state = env.store.load()
     if state is None:
@@ -82,11 +63,11 @@ def status(watch: bool, env, reporter: Reporter) -> None:
                         f"environment  {env.name}: nothing deployed yet (`mlops deploy`)")
         return
     while watch and state.status == "progressing":
-        click.echo(_status_line(state.summary()), err=True)
+        click.echo(status_line(state.summary()), err=True)
         time.sleep(1.0)
         state = env.store.require()
     summary = {**state.summary(), "url": env.backend.url, "engine_running": env.store.engine_running()}
-    reporter.result(summary, _status_text(summary))
+    reporter.result(summary, status_text(summary))
 
 
 @rollout.command("promote")
@@ -94,7 +75,7 @@ def status(watch: bool, env, reporter: Reporter) -> None:
 @timeout_option
 @command_options
 @env_options
-def promote(full: bool, timeout: float | None, env, reporter: Reporter) -> None:
+def promote(full: bool, timeout: float | None, env: Environment, reporter: Reporter) -> None:
     """Continue a paused rollout (or end a timed pause early); runs the rest unless an engine already does."""
     from mlops_helpers.rollout import operations
 
@@ -106,20 +87,20 @@ def promote(full: bool, timeout: float | None, env, reporter: Reporter) -> None:
 @click.option("--reason", default="aborted by hand", show_default=True, help="Recorded in the state and the event log.")
 @command_options
 @env_options
-def abort(reason: str, env, reporter: Reporter) -> None:
+def abort(reason: str, env: Environment, reporter: Reporter) -> None:
     """All traffic back to the stable version at once, then stop the new one. Skips every step."""
     from mlops_helpers.rollout import operations
 
     state = operations.abort(env, reporter, reason)
     summary = {**state.summary(), "url": env.backend.url}
-    reporter.result(summary, _status_text(summary))
+    reporter.result(summary, status_text(summary))
 
 
 @rollout.command("resume")
 @timeout_option
 @command_options
 @env_options
-def resume(timeout: float | None, env, reporter: Reporter) -> None:
+def resume(timeout: float | None, env: Environment, reporter: Reporter) -> None:
     """Continue a rollout whose engine process died (killed, machine restarted) from its last step."""
     from mlops_helpers.rollout import operations
 
@@ -130,20 +111,20 @@ def resume(timeout: float | None, env, reporter: Reporter) -> None:
 @rollout.command("undo")
 @command_options
 @env_options
-def undo(env, reporter: Reporter) -> None:
+def undo(env: Environment, reporter: Reporter) -> None:
     """Back to the previous version: instant while it is kept warm (bluegreen scaleDownDelay)."""
     from mlops_helpers.rollout import operations
 
     state = operations.undo(env, reporter)
     summary = {**state.summary(), "url": env.backend.url}
-    reporter.result(summary, _status_text(summary))
+    reporter.result(summary, status_text(summary))
 
 
 @rollout.command("history")
 @click.option("--events", is_flag=True, help="Every event of the latest rollout instead of one line per rollout.")
 @command_options
 @env_options
-def history(events: bool, env, reporter: Reporter) -> None:
+def history(events: bool, env: Environment, reporter: Reporter) -> None:
     """Past rollouts of the environment (or the event log of the latest one)."""
     if events:
         state = env.store.require()
@@ -159,7 +140,7 @@ def history(events: bool, env, reporter: Reporter) -> None:
 @click.command("undeploy")
 @command_options
 @env_options
-def undeploy(env, reporter: Reporter) -> None:
+def undeploy(env: Environment, reporter: Reporter) -> None:
     """Stop the router and every model server of an environment (local target)."""
     from mlops_helpers.rollout import operations
 
@@ -167,43 +148,13 @@ def undeploy(env, reporter: Reporter) -> None:
     reporter.result({"ok": True, "env": env.name}, f"Stopped '{env.name}'")
 
 
-def _finish(reporter: Reporter, env, state, outcome: str) -> None:
-    from mlops_helpers.rollout.engine import EXIT_CODES
-
+def _finish(reporter: Reporter, env: Environment, state: RolloutState, outcome: str) -> None:
+    """Print where a driven rollout ended and exit with its outcome's code."""
     summary = {**state.summary(), "outcome": outcome, "url": env.backend.url}
-    reporter.result(summary, _status_text(summary))
+    reporter.result(summary, status_text(summary))
     if outcome == "paused":
         click.echo(f"paused: {state.reason}\n  continue: mlops rollout promote --env {env.name}"
                    f"\n  stop:     mlops rollout abort --env {env.name}", err=True)
     elif outcome == "timed_out":
         click.echo(f"timed out; the rollout is left as it is: mlops rollout resume|abort --env {env.name}", err=True)
-    sys.exit(EXIT_CODES.get(outcome, 0))
-
-
-def _status_line(summary: dict[str, Any]) -> str:
-    weights = " ".join(f"v{version}={weight}%" for version, weight in summary["weights"].items())
-    step = summary["step"]
-    return f"{summary['status']}: step {min(step['index'] + 1, step['total'])}/{step['total']} {step['detail']} | {weights}"
-
-
-def _status_text(summary: dict[str, Any]) -> str:
-    lines = [
-        f"environment  {summary['env']}  ({summary['url']})",
-        f"rollout      #{summary['revision']} {summary['strategy']}: {summary['status']}",
-        f"stable       {_v(summary['stable'])}    candidate {_v(summary['candidate'])}",
-        f"weights      {' '.join(f'v{v}={w}%' for v, w in summary['weights'].items()) or '(no traffic)'}",
-        f"step         {_status_line(summary).split(': ', 1)[1].split(' | ')[0]}",
-    ]
-    if summary["previous"] and summary["previous_warm_until"]:
-        left = summary["previous_warm_until"] - time.time()
-        if left > 0:
-            lines.append(f"previous     v{summary['previous']} kept warm {left:.0f}s more (`mlops rollout undo` is instant)")
-    if summary["reason"]:
-        lines.append(f"reason       {summary['reason']}")
-    for measurement in summary["analysis"][-5:]:
-        lines.append(f"  {measurement.get('outcome', ''):<17} {measurement.get('message', '')}")
-    return "\n".join(lines)
-
-
-def _v(version: str | None) -> str:
-    return f"v{version}" if version else "-"
+    sys.exit(exit_codes.ROLLOUT.get(outcome, exit_codes.OK))

@@ -1,1 +1,1 @@
-"""Kubernetes: the mlops-model Helm chart's values rendered from Jinja templates, and helm itself."""
+"""Kubernetes: the mlops-model Helm chart's values rendered from Jinja templates (values.py), and helm itself (helm.py)."""

@@ -1,34 +1,30 @@
 """Helm values for the mlops-model chart, from mlops.yaml, the registry and the rollout phase.
 
-`render_values` renders templates/helm/values-<strategy>.yaml.j2 (found on the same search path
-as every template: --templates DIR, MLOPS_TEMPLATES, the built-ins), parses the result back
-with yaml.safe_load and validates it against the chart's values.schema.json before returning
-it. Data reaches the templates only after validation (names and labels that Kubernetes would
-refuse are errors naming the config key) and leaves them only through the `tojson` filter, so a
-quote, a colon, a newline or `{{` in a value can never change the YAML's structure.
+`render_values` renders templates/helm/values-<strategy>.yaml.j2 (mlops_helpers.templating: the
+same search path and Jinja environment as every template: --templates DIR, MLOPS_TEMPLATES, the
+built-ins), parses the result back with yaml.safe_load and validates it against the chart's
+values.schema.json before returning it. Data reaches the templates only after validation (names
+and labels that Kubernetes would refuse are errors naming the config key) and leaves them only
+through the `tojson` filter, so a quote, a colon, a newline or `{{` in a value can never change
+the YAML's structure.
 
-`render_manifests` runs the real `helm template` on the values.
+Running helm on the values (`helm template`, `helm lint`, `helm upgrade`) is kube/helm.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from mlops_helpers.errors import MlopsError
+from mlops_helpers.rollout.spec import STRATEGIES
 
 CHART_NAME = "mlops-model"
-STRATEGIES = ("recreate", "ramped", "bluegreen", "canary", "abtest")
 PREVIEW_HEADER = {"name": "x-mlops-preview", "value": "1"}  # as the local backend's preview route
-HELM_ENV_VAR = "MLOPS_HELM"
 NAME_MAX = 40  # object-name prefix: "-preview" and a ReplicaSet's pod-template hash still fit in 63
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -58,7 +54,7 @@ class VersionInfo:
         return {**asdict(self), "reference": self.reference}
 
     @classmethod
-    def from_registry(cls, version) -> "VersionInfo":
+    def from_registry(cls, version) -> VersionInfo:
         """From a registry ModelVersion's annotations (`image` is written by `mlops package`)."""
         where = f"{version.name} v{version.version}"
         image = (version.annotations or {}).get("image")
@@ -70,7 +66,7 @@ class VersionInfo:
                            None if digest else str(version.version), where=f"the registry's image record of {where}")
 
     @classmethod
-    def checked(cls, version: int, repository: str, digest: str | None, tag: str | None, where: str) -> "VersionInfo":
+    def checked(cls, version: int, repository: str, digest: str | None, tag: str | None, where: str) -> VersionInfo:
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise MlopsError(f"{where}: version {version!r} is not a positive integer")
         if not isinstance(repository, str) or len(repository) > 255 or not _REPOSITORY.match(repository):
@@ -88,27 +84,7 @@ def version_info(store, model_name: str, ref: int | str) -> VersionInfo:
     return VersionInfo.from_registry(store.get(model_name, ref))
 
 
-# --------------------------------------------------------------------------- the Jinja side
-
-
-def safe_json(value: Any) -> str:
-    """A JSON document, which is also YAML: ASCII only (no raw line or paragraph separators), keys sorted."""
-    return json.dumps(value, ensure_ascii=True, sort_keys=True)
-
-
-def _environment(templates_dir: str | Path | None):
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    from mlops_helpers.render import template_search_path
-
-    environment = Environment(
-        loader=FileSystemLoader([str(p) for p in template_search_path(templates_dir)]),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    environment.filters["tojson"] = safe_json  # the built-in one HTML-escapes; this one is plain JSON
-    return environment
+# --------------------------------------------------------------------------- the template and its context
 
 
 def template_name(strategy: str) -> str:
@@ -201,18 +177,9 @@ def template_context(config, strategy: str, stable: VersionInfo | None, candidat
 
 
 def render_values_text(context: dict[str, Any], templates_dir: str | Path | None = None) -> str:
-    from jinja2 import TemplateError, TemplateNotFound
+    from mlops_helpers.templating import render
 
-    from mlops_helpers.render import template_search_path
-
-    name = template_name(context["strategy"])
-    try:
-        return _environment(templates_dir).get_template(name).render(**context)
-    except TemplateNotFound as exc:
-        raise MlopsError(f"template {exc.name!r} not found in "
-                         f"{', '.join(map(str, template_search_path(templates_dir)))}") from None
-    except TemplateError as exc:
-        raise MlopsError(f"template {name}: {exc}") from None
+    return render(template_name(context["strategy"]), context, templates_dir)
 
 
 def parse_values(text: str, origin: str) -> dict[str, Any]:
@@ -245,7 +212,7 @@ def values_yaml(values: dict[str, Any]) -> str:
     return yaml.safe_dump(values, sort_keys=False, default_flow_style=False, allow_unicode=False, width=1000)
 
 
-# --------------------------------------------------------------------------- the chart and helm
+# --------------------------------------------------------------------------- the chart
 
 
 def chart_dir() -> Path:
@@ -256,60 +223,8 @@ def chart_schema() -> dict[str, Any]:
     return json.loads((chart_dir() / "values.schema.json").read_text())
 
 
-def find_helm(explicit: str | None = None) -> str:
-    """--helm, else MLOPS_HELM, else helm on PATH, else what scripts/services/helm.sh built."""
-    for candidate in (explicit, os.environ.get(HELM_ENV_VAR)):
-        if candidate:
-            if not (Path(candidate).is_file() and os.access(candidate, os.X_OK)):
-                raise MlopsError(f"helm {candidate!r} is not an executable file")
-            return candidate
-    on_path = shutil.which("helm")
-    if on_path:
-        return on_path
-    cache = Path(os.environ.get("MLOPS_CACHE_DIR") or "/var/cache/mlops") / "bin"
-    built = sorted(cache.glob("helm-v3.*"))
-    if built:
-        return str(built[-1])
-    raise MlopsError("helm not found: install it with scripts/services/helm.sh install, or set MLOPS_HELM")
-
-
-def _helm(helm_path: str, args: list[str], what: str) -> str:
-    try:
-        completed = subprocess.run([helm_path, *args], capture_output=True, text=True, timeout=120)
-    except OSError as exc:
-        raise MlopsError(f"cannot run helm {helm_path!r}: {exc}") from None
-    except subprocess.TimeoutExpired:
-        raise MlopsError(f"{what} took more than 120 s") from None
-    if completed.returncode != 0:
-        report = "\n".join(part.strip() for part in (completed.stdout, completed.stderr) if part.strip())
-        raise MlopsError(f"{what} failed: {report[-3000:]}")
-    return completed.stdout
-
-
-def _with_values_file(values: dict[str, Any], action):
-    with tempfile.TemporaryDirectory(prefix="mlops-helm-") as folder:
-        path = Path(folder) / "values.yaml"
-        path.write_text(values_yaml(values))
-        return action(str(path))
-
-
 def release_name(values: dict[str, Any]) -> str:
     return values.get("fullnameOverride") or CHART_NAME
-
-
-def render_manifests(values: dict[str, Any], helm_path: str, namespace: str | None = None,
-                     chart: str | Path | None = None) -> str:
-    """The chart's manifests for these values: `helm template` (no cluster needed)."""
-    chart = str(chart or chart_dir())
-    args = ["template", release_name(values), chart, "--namespace", namespace or "default"]
-    return _with_values_file(values, lambda path: _helm(helm_path, [*args, "--values", path], "helm template"))
-
-
-def lint(values: dict[str, Any], helm_path: str, chart: str | Path | None = None) -> str:
-    """`helm lint --strict` of the chart with these values; MlopsError with helm's report when it fails."""
-    chart = str(chart or chart_dir())
-    return _with_values_file(values, lambda path: _helm(helm_path, ["lint", "--strict", chart, "--values", path],
-                                                        "helm lint --strict"))
 
 
 # --------------------------------------------------------------------------- a small JSON Schema check

@@ -75,7 +75,7 @@ def run_check(config: MlopsConfig, environment: str | None = None, version: int 
               log: Path | None = None, now: float | None = None) -> CheckResult:
     from mlops_helpers.monitoring.drift import DriftSettings, detect_drift
     from mlops_helpers.monitoring.reference import ReferenceProfile
-    from mlops_helpers.monitoring.serving import serving_metrics
+    from mlops_helpers.monitoring.server_stats import serving_metrics
 
     policy = config.monitoring
     env = environment or policy.environment or config.deploy.environment

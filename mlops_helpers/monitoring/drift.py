@@ -38,7 +38,12 @@ from scipy import stats
 
 from mlops_helpers.errors import MlopsError
 from mlops_helpers.monitoring.reference import (
-    CATEGORICAL, PREDICTION, FeatureReference, ReferenceProfile, ReferenceProfileError, category_counts,
+    CATEGORICAL,
+    PREDICTION,
+    FeatureReference,
+    ReferenceProfile,
+    ReferenceProfileError,
+    category_counts,
     numeric_values,
 )
 

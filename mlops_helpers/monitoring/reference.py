@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_helpers.errors import MlopsError
 from mlops_helpers.atomic_files import write_json_atomic
+from mlops_helpers.errors import MlopsError
 
 FORMAT = 1
 FILE_NAME = "reference.json"

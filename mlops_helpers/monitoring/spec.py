@@ -48,7 +48,7 @@ class TriggerPolicy(Spec):
     jenkins: JenkinsAction | None = Field(default=None, description="the pipeline to build for action: jenkins")
 
     @model_validator(mode="after")
-    def _jenkins_needs_target(self) -> "TriggerPolicy":
+    def _jenkins_needs_target(self) -> TriggerPolicy:
         if self.action == "jenkins" and self.jenkins is None:
             raise ValueError("action: jenkins needs a `jenkins:` section (url, job)")
         return self

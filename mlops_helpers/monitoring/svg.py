@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 REFERENCE_COLOR = "#5b8bd0"
 LIVE_COLOR = "#f28e2b"
@@ -57,7 +57,7 @@ def utc(timestamp: object, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
     """A Unix timestamp as UTC text, ``—`` when missing."""
     if not _finite(timestamp):
         return "—"
-    return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).strftime(fmt)  # type: ignore[arg-type]
+    return datetime.fromtimestamp(float(timestamp), tz=UTC).strftime(fmt)  # type: ignore[arg-type]
 
 
 def _finite(value: object) -> bool:

@@ -17,10 +17,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_helpers.rollout.conditions import compile_condition
-from mlops_helpers.rollout.spec import AnalysisConfig, MetricSpec
+
+if TYPE_CHECKING:  # the spec imports the strategies, whose steps use this module
+    from mlops_helpers.rollout.spec import AnalysisConfig, MetricSpec
 
 PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
 _QUANTILES = {"latency_p50_ms": 0.50, "latency_p90_ms": 0.90, "latency_p95_ms": 0.95, "latency_p99_ms": 0.99}
@@ -35,7 +37,7 @@ class VersionCounters:
     feedback_correct: float = 0.0
     feedback_abs_error: float = 0.0
 
-    def minus(self, earlier: "VersionCounters") -> "VersionCounters":
+    def minus(self, earlier: VersionCounters) -> VersionCounters:
         # A restarted process resets its counters; a negative delta then means "unknown", not a gain.
         return VersionCounters(
             requests=max(self.requests - earlier.requests, 0.0),
@@ -54,40 +56,6 @@ class Snapshot:
 
     def counters(self, version: str) -> VersionCounters:
         return self.versions.get(version, VersionCounters())
-
-
-def parse_snapshot(router_metrics: str, server_metrics: dict[str, list[str]], at: float | None = None) -> Snapshot:
-    """Counters per version from the router's exposition and each version's model servers' expositions."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    versions: dict[str, VersionCounters] = defaultdict(VersionCounters)
-    for family in text_string_to_metric_families(router_metrics):
-        for sample in family.samples:
-            version = sample.labels.get("version")
-            if version is None:
-                continue
-            counters = versions[version]
-            if sample.name == "mlops_router_requests_total":
-                counters.requests += sample.value
-                if sample.labels.get("code", "").startswith("5"):
-                    counters.errors += sample.value
-            elif sample.name == "mlops_router_request_duration_seconds_bucket":
-                bound = float(sample.labels["le"])
-                counters.buckets[bound] = counters.buckets.get(bound, 0.0) + sample.value
-    for version, texts in server_metrics.items():
-        counters = versions[version]
-        for text in texts:
-            for family in text_string_to_metric_families(text):
-                for sample in family.samples:
-                    if sample.labels.get("model_version") != version:
-                        continue
-                    if sample.name == "mlops_feedback_rows_total":
-                        counters.feedback_rows += sample.value
-                    elif sample.name == "mlops_feedback_correct_total":
-                        counters.feedback_correct += sample.value
-                    elif sample.name == "mlops_feedback_abs_error_total":
-                        counters.feedback_abs_error += sample.value
-    return Snapshot(at if at is not None else time.time(), dict(versions))
 
 
 def histogram_quantile(quantile: float, buckets: dict[float, float]) -> float | None:
@@ -167,7 +135,7 @@ def builtin_promql(source: RequestMetrics) -> tuple[dict[str, str], dict[str, st
 
 
 def prometheus_value(query_fn: Callable[[str], float | None], render: Callable[..., str], metric: MetricSpec,
-                     version: str, seconds: float, variables: dict[str, str], selector: str = "",
+                     version: str, seconds: float, variables: dict[str, str | None], selector: str = "",
                      source: RequestMetrics = ROUTER) -> Value:
     """A metric through Prometheus: the user's query, or the built-in one, plus its sample count."""
     interval = f"{max(int(math.ceil(seconds)), 2)}s"

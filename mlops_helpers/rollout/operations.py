@@ -16,10 +16,10 @@ from mlops_helpers.errors import MlopsError
 from mlops_helpers.rollout.backends.base import Backend, BackendError
 from mlops_helpers.rollout.context import Hooks
 from mlops_helpers.rollout.engine import Engine
-from mlops_helpers.rollout.steps import full_promotion_index
-from mlops_helpers.rollout.transitions import abort_rollout, retire_previous
 from mlops_helpers.rollout.state import Deployment, RolloutState, Routing, StateStore, changing
+from mlops_helpers.rollout.steps import full_promotion_index
 from mlops_helpers.rollout.strategies import build_plan
+from mlops_helpers.rollout.transitions import abort_rollout, retire_previous
 
 
 @dataclass

@@ -85,7 +85,7 @@ class MetricSpec(Condition):
                              description="fewer requests (or feedback rows) in a measurement is inconclusive")
 
     @model_validator(mode="after")
-    def _known_and_bounded(self) -> "MetricSpec":
+    def _known_and_bounded(self) -> MetricSpec:
         if self.query is None and self.name not in BUILTIN_METRICS:
             raise ValueError(f"metric {self.name!r} is not a built-in metric ({', '.join(BUILTIN_METRICS)}); "
                              "give a `query` to measure it with Prometheus")
@@ -113,7 +113,7 @@ class AnalysisConfig(Spec):
     metrics: list[MetricSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _queries_need_prometheus(self) -> "AnalysisConfig":
+    def _queries_need_prometheus(self) -> AnalysisConfig:
         names = [metric.name for metric in self.metrics]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
@@ -154,7 +154,7 @@ class CanaryStep(Spec):
         return raw
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "CanaryStep":
+    def _exactly_one(self) -> CanaryStep:
         given = [name for name in ("set_weight", "pause", "analysis") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("each step is exactly one of set_weight, pause or analysis"
@@ -171,7 +171,7 @@ class CanaryConfig(Spec):
                                       description="measure the metrics every interval during pauses too")
 
     @model_validator(mode="after")
-    def _weights_increase(self) -> "CanaryConfig":
+    def _weights_increase(self) -> CanaryConfig:
         previous, where = 0, None
         for index, step in enumerate(self.steps):
             if step.set_weight is None:
@@ -188,7 +188,7 @@ class RampedConfig(Spec):
     max_unavailable: int = Field(default=0, ge=0, validation_alias=camel("max_unavailable"), description="old servers stopped before new ones are ready")
 
     @model_validator(mode="after")
-    def _progress_possible(self) -> "RampedConfig":
+    def _progress_possible(self) -> RampedConfig:
         if self.max_surge == 0 and self.max_unavailable == 0:
             raise ValueError("max_surge and max_unavailable cannot both be 0 (the rollout could never progress)")
         return self
@@ -213,7 +213,7 @@ class RouteMatch(Spec):
     value: str = Field(default="b", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "RouteMatch":
+    def _one_kind(self) -> RouteMatch:
         if (self.header is None) == (self.cookie is None):
             raise ValueError("give exactly one of `header` or `cookie`")
         return self
@@ -247,7 +247,7 @@ class LocalTarget(Spec):
     ready_timeout: Duration = Field(default=120.0, gt=0, validation_alias=camel("ready_timeout"), description="per server start")
 
     @model_validator(mode="after")
-    def _distinct_ports(self) -> "LocalTarget":
+    def _distinct_ports(self) -> LocalTarget:
         if self.admin_port == self.port:
             raise ValueError(f"admin_port {self.admin_port} must differ from port")
         return self
@@ -301,7 +301,7 @@ class HpaConfig(Spec):
                                         description="average CPU use, in percent of the request, the autoscaler aims at")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "HpaConfig":
+    def _bounds(self) -> HpaConfig:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
         return self
@@ -377,7 +377,7 @@ class DeployConfig(Spec):
         return 'env="{{env}}"'
 
     @model_validator(mode="after")
-    def _steps_name_known_metrics(self) -> "DeployConfig":
+    def _steps_name_known_metrics(self) -> DeployConfig:
         known = {metric.name for metric in self.analysis.metrics}
         named: list[tuple[str, AnalysisStep]] = [
             (f"canary.steps.{index}.analysis", step.analysis)

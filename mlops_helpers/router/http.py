@@ -85,7 +85,7 @@ class HttpServer:
             connection.close_if_idle()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("%s: %d requests still in flight after %.0f s; closing", self.name, self.active, timeout)
         for connection in list(self.connections):
             connection.close()

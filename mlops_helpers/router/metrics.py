@@ -63,8 +63,8 @@ class RouterMetrics:
         for version, value in sorted(self.upstream_errors.items()):
             lines.append(f'mlops_router_upstream_errors_total{{version="{_escape(version)}"}} {value}')
         _family(lines, "mlops_router_mirror_requests_total", "counter", "Shadow copies sent, by mirror version and status.")
-        for (version, code), value in sorted(self.mirror_requests.items()):
-            lines.append(f'mlops_router_mirror_requests_total{{version="{_escape(version)}",code="{code}"}} {value}')
+        for (version, outcome), value in sorted(self.mirror_requests.items()):
+            lines.append(f'mlops_router_mirror_requests_total{{version="{_escape(version)}",code="{outcome}"}} {value}')
         _family(lines, "mlops_router_inflight", "gauge", "Requests being forwarded, by version.")
         for version, value in sorted(self.inflight.items()):
             lines.append(f'mlops_router_inflight{{version="{_escape(version)}"}} {value}')

@@ -1,6 +1,6 @@
 """The local rollout backend's traffic router: a long-running reverse proxy in front of model servers.
 
-  python -m mlops_helpers.rollout.router --host 127.0.0.1 --port P --admin-port A \\
+  python -m mlops_helpers.router --host 127.0.0.1 --port P --admin-port A \\
       --routes-file FILE [--mirror-log FILE] [--feedback-capacity N] [--upstream-timeout SECONDS]
 
 Public port: every request is routed to a model version (header/cookie matches, then the
@@ -30,16 +30,17 @@ import signal
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 import uvloop
 
-from mlops_helpers.rollout.router_http import HttpServer, Request, Response, json_response
-from mlops_helpers.rollout.router_metrics import CONTENT_TYPE, RouterMetrics
-from mlops_helpers.rollout.router_table import RouteTable, TableError, load_table, parse_table, save_table
-from mlops_helpers.rollout.router_upstream import (
+from mlops_helpers.router.http import HttpServer, Request, Response, json_response
+from mlops_helpers.router.metrics import CONTENT_TYPE, RouterMetrics
+from mlops_helpers.router.table import RouteTable, TableError, load_table, parse_table, save_table
+from mlops_helpers.router.upstream import (
     ConnectFailed,
     ConnectionPool,
     ResponseBroken,
@@ -214,7 +215,7 @@ class Router:
 
     def _pick(self, version: str, tried: set[Upstream]) -> Upstream | None:
         """The ready upstream of `version` with the fewest requests in flight (ties: round-robin)."""
-        upstreams = self.by_version.get(version, ())
+        upstreams: Sequence[Upstream] = self.by_version.get(version, ())
         count = len(upstreams)
         if count == 1:
             only = upstreams[0]
@@ -254,6 +255,7 @@ class Router:
         that gave it (None: the response is the router's own error)."""
         tried: set[Upstream] = set()
         tried_versions: set[str] = set()
+        upstream: Upstream | None
         while True:
             if first is not None:
                 upstream, first = first, None
@@ -419,7 +421,7 @@ def _upstream_headers(request: Request) -> tuple[list[tuple[bytes, bytes]], str]
             has_host = True
         headers.append((name, value))
     if request_id is None:
-        request_id = "%016x" % random.getrandbits(64)
+        request_id = f"{random.getrandbits(64):016x}"
         headers.append((b"x-request-id", request_id.encode()))
     if not has_host:
         headers.append((b"host", b"mlops-router"))
@@ -493,7 +495,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mlops_helpers.rollout.router", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m mlops_helpers.router", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address of both ports")
     parser.add_argument("--port", type=int, required=True, help="the public port callers use")
@@ -513,7 +515,3 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s router %(levelname)s %(message)s")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # outlive the terminal or session that started it
     return uvloop.run(serve(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

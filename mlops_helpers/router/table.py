@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
 from mlops_helpers.atomic_files import write_json_atomic
 
 KEYS = ("versions", "weights", "match", "sticky_cookie", "mirror")
@@ -58,12 +57,6 @@ class RouteTable:
     mirror: Mirror | None = None
     raw: dict[str, Any] = field(default_factory=lambda: {  # as accepted, normalised
         "versions": {}, "weights": {}, "match": [], "sticky_cookie": None, "mirror": None})
-
-    def version_of(self, url: str) -> str | None:
-        for version, urls in self.versions.items():
-            if url in urls:
-                return version
-        return None
 
 
 def parse_table(raw: Any) -> RouteTable:

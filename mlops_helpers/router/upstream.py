@@ -74,6 +74,9 @@ class _ClientConnection(asyncio.Protocol):
         self._body: list[bytes] = []
 
     def send(self, data: bytes, timeout: float, head_only: bool) -> asyncio.Future:
+        transport = self.transport
+        if transport is None:
+            raise ConnectFailed(f"the connection to {self.pool.name} closed before the request was sent")
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
         self.received = False
@@ -81,7 +84,7 @@ class _ClientConnection(asyncio.Protocol):
         self.head_only = head_only
         self._reason, self._headers, self._body = b"", [], []
         self.timer = loop.call_later(timeout, self._timed_out, timeout)
-        self.transport.write(data)
+        transport.write(data)
         return self.waiter
 
     # --- asyncio.Protocol ------------------------------------------------------------------
@@ -208,7 +211,7 @@ class ConnectionPool:
         try:
             _, connection = await asyncio.wait_for(
                 loop.create_connection(lambda: _ClientConnection(self), self.host, self.port), CONNECT_TIMEOUT)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ConnectFailed(f"cannot connect to {self.name}: {exc or 'timed out'}") from None
         self._all.add(connection)
         return connection

@@ -21,7 +21,6 @@ import pandas as pd
 
 from mlops_helpers.serving.inputs import Columns
 
-
 _POLL_SECONDS = 0.0002
 
 

@@ -32,7 +32,7 @@ class ServerSettings:
     feedback_capacity: int = field(default_factory=_feedback_capacity)
 
     @classmethod
-    def from_env(cls) -> "ServerSettings":
+    def from_env(cls) -> ServerSettings:
         """Worker processes are configured through MLOPS_SERVE_* variables set by the launcher."""
         env = os.environ
         return cls(

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.kube import render
+from mlops_helpers.kube import helm as kube_helm
+from mlops_helpers.kube import values as kube_values
 from mlops_helpers.rollout.analysis import Snapshot
 from mlops_helpers.rollout.backends.base import BackendError, PreviewAnswer
 from mlops_helpers.rollout.state import Deployment, Routing, Server
@@ -45,7 +46,7 @@ class KubernetesBackend:
 
         kube = config.deploy.kubernetes
         self.config, self.environment, self._strategy = config, environment, strategy
-        self.namespace, self.release = kube.namespace, render.object_name(config, environment)
+        self.namespace, self.release = kube.namespace, kube_values.object_name(config, environment)
         self.replicas, self.ready_timeout = kube.replicas, kube.ready_timeout
         self.kubeconfig, self.helm, self.templates_dir = kubeconfig, helm_path, templates_dir
         self.api_client = api_client
@@ -90,15 +91,15 @@ class KubernetesBackend:
             ready = (status.ready_replicas or 0) if status else 0
             updated = (status.updated_replicas or 0) if status else 0
             # The controller has seen the latest spec, and no pod of an older template is left.
-            settled = bool(status) and (status.observed_generation or 0) >= deployment.metadata.generation \
-                and (status.replicas or 0) == updated
+            settled = deployment is not None and status is not None \
+                and (status.observed_generation or 0) >= deployment.metadata.generation and (status.replicas or 0) == updated
             if settled and ready >= wanted and updated >= wanted:
                 return
             now = time.monotonic()
             # Only a failure of this wait counts: one left from an earlier rollout may be retried soon.
             failure = _replica_failure(deployment, since=started_at - CLOCK_SKEW)
             failing_since = (failing_since or now) if failure else None
-            if failure and now - failing_since > REPLICA_FAILURE_GRACE:
+            if failing_since is not None and now - failing_since > REPLICA_FAILURE_GRACE:
                 # Pod creation refused (admission: a missing PriorityClass or ServiceAccount, PodSecurity,
                 # quota): waiting out the whole ready_timeout would not change it.
                 raise BackendError(f"v{version}: Kubernetes has refused to create its pods in {self.namespace} "
@@ -132,7 +133,7 @@ class KubernetesBackend:
             return
         deployed = self._track_version("stable")
         new_track = "preview" if strategy == "bluegreen" else "canary"
-        if candidate is None and stable_info is not None and deployed not in (None, stable.version) \
+        if candidate is None and stable is not None and stable_info is not None and deployed not in (None, stable.version) \
                 and self._track_version(new_track) == stable.version:
             # Finishing: the stable track takes the new image while the candidate track still
             # carries every request; then the candidate track goes. (Going back to a version no
@@ -186,15 +187,15 @@ class KubernetesBackend:
     def _upgrade(self, strategy: str, stable, candidate, phase: dict[str, object]) -> None:
         if stable is None and candidate is None:
             return
-        values = render.render_values(self.config, strategy, stable, candidate, phase, self.templates_dir, self.environment)
-        render._with_values_file(values, lambda path: self._helm(
-            ["upgrade", "--install", self.release, str(render.chart_dir()), "--namespace", self.namespace,
+        values = kube_values.render_values(self.config, strategy, stable, candidate, phase, self.templates_dir, self.environment)
+        kube_helm.with_values_file(values, lambda path: self._helm(
+            ["upgrade", "--install", self.release, str(kube_values.chart_dir()), "--namespace", self.namespace,
              "--values", path], "helm upgrade"))
 
     def _helm(self, args: list[str], what: str) -> str:
         extra = ["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else []
         try:
-            return render._helm(self.helm, [*args, *extra], what)
+            return kube_helm.run(self.helm, [*args, *extra], what)
         except Exception as exc:  # MlopsError from helm: a backend failure of this rollout
             raise BackendError(str(exc)) from None
 
@@ -204,7 +205,7 @@ class KubernetesBackend:
         from mlops_helpers.registry import open_registry
 
         store = open_registry(self.config.registry_path())
-        return render.version_info(store, self.config.model_name, int(deployment.version))
+        return kube_values.version_info(store, self.config.model_name, int(deployment.version))
 
     def _deployments(self) -> list:
         selector = f"app.kubernetes.io/instance={self.release}"

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlops_helpers.errors import MlopsError
@@ -197,7 +197,7 @@ class LeaseLock:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         lease = self._get()
         spec = client.V1LeaseSpec(holder_identity=self.identity, lease_duration_seconds=self.duration,
                                   acquire_time=now, renew_time=now)
@@ -233,7 +233,7 @@ class LeaseLock:
 
     def holder(self) -> str | None:
         lease = self._get()
-        return None if lease is None else _live_holder(lease, datetime.now(timezone.utc))
+        return None if lease is None else _live_holder(lease, datetime.now(UTC))
 
     def held_by_anyone(self) -> bool:
         return self.holder() is not None

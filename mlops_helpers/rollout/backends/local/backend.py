@@ -2,7 +2,7 @@
 
 Servers and the router are started detached (their own session), so they keep serving
 when the `mlops` process that started them exits or is killed; their pids, ports and log
-files live in the rollout state. The router (mlops_helpers.rollout.router) owns traffic:
+files live in the rollout state. The router (mlops_helpers.router, its own process) owns traffic:
 weights, header/cookie matches, shadow copies, readiness and draining.
 """
 
@@ -20,13 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.ports import free_port
-from mlops_helpers.rollout.analysis import Snapshot, parse_snapshot
-from mlops_helpers.rollout.backends.base import BackendError, PreviewAnswer
-from mlops_helpers.rollout.spec import LocalTarget
-from mlops_helpers.rollout.strategies import PREVIEW_HEADER
-from mlops_helpers.rollout.state import Deployment, Routing, Server
 from mlops_helpers.atomic_files import write_json_atomic
+from mlops_helpers.ports import free_port
+from mlops_helpers.rollout.analysis import Snapshot
+from mlops_helpers.rollout.backends.base import BackendError, PreviewAnswer
+from mlops_helpers.rollout.backends.local.metrics import parse_snapshot
+from mlops_helpers.rollout.spec import LocalTarget
+from mlops_helpers.rollout.state import Deployment, Routing, Server
+from mlops_helpers.rollout.steps.preview_route import PREVIEW_HEADER
 
 ROUTER_START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0  # the model server's graceful shutdown allows 10 s
@@ -58,7 +59,7 @@ class LocalBackend:
             return
         log = self.folder / "logs" / "router.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "mlops_helpers.rollout.router", "--host", self.target.host,
+        command = [sys.executable, "-m", "mlops_helpers.router", "--host", self.target.host,
                    "--port", str(self.target.port), "--admin-port", str(self.target.router_admin_port),
                    "--routes-file", str(self.folder / "routes.json"), "--mirror-log", str(self.folder / "mirror.jsonl")]
         process = _spawn(command, log, cwd=self.project_root)
@@ -161,13 +162,13 @@ class LocalBackend:
         while time.monotonic() < deadline and self._inflight(urls):
             time.sleep(0.05)
         for server in servers:
-            if self.server_alive(server):
+            if server.pid is not None and self.server_alive(server):
                 os.kill(server.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         for server in servers:
             while self.server_alive(server) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if self.server_alive(server):
+            if server.pid is not None and self.server_alive(server):
                 os.killpg(server.pid, signal.SIGKILL)
 
     def _inflight(self, urls: set[str]) -> int:

@@ -82,6 +82,7 @@ class FileStateStore:
         return [event for event in read_json_lines(self.events_file) if revision is None or event.get("revision") == revision]
 
     def record_history(self, state: RolloutState) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.history_file, "a") as handle:
             handle.write(json.dumps({key: value for key, value in state.summary().items() if key != "analysis"}) + "\n")
 
