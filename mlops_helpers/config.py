@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_helpers.errors import ConfigError
-from mlops_helpers.monitoring.spec import MonitoringConfig
+from mlops_helpers.monitoring.policy import MonitoringConfig
 from mlops_helpers.rollout.spec import DeployConfig
 
 DEFAULT_CONFIG_FILE = "mlops.yaml"

@@ -184,9 +184,6 @@ def stage_register(ctx: RunContext, artefact_dir: Path, stage: str | None = "sta
     return version
 
 
-DELIVERY_MODES = ("auto", "image", "local", "none")
-
-
 def stage_deliver(ctx: RunContext, version, mode: str = "auto") -> dict[str, Any]:
     """Package the new version as an image when a Docker engine answers (mode auto or image);
     otherwise serve it locally once and check its answers (infra validation without Docker)."""

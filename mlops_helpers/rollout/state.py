@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from mlops_helpers.rollout.steps.base import Step
 
 ACTIVE = ("progressing", "paused")
-TERMINAL = ("promoted", "aborted", "rolled_back", "failed")
 
 
 @dataclass

@@ -37,7 +37,7 @@ MAX_HISTORY = 200
 class KubeStateStore:
     def __init__(self, core_api, coordination_api, namespace: str, environment: str,
                  engine_lease_seconds: int = ENGINE_LEASE_SECONDS) -> None:
-        self.core, self.coordination = core_api, coordination_api
+        self.core = core_api
         self.namespace, self.environment = namespace, environment
         self.name = f"mlops-rollout-{environment}"
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
