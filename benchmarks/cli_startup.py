@@ -40,8 +40,8 @@ def main() -> None:
     runs = parser.parse_args().runs
     results = {name: time_command(command, runs) for name, command in COMMANDS.items()}
     floor = statistics.median(results["python -c pass (floor)"])
-    print(f"| command | median ms | p90 ms | max ms | × python floor |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| command | median ms | p90 ms | max ms | × python floor |")
+    print("|---|---:|---:|---:|---:|")
     for name, samples in results.items():
         ordered = sorted(samples)
         median = statistics.median(ordered)

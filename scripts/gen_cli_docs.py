@@ -66,6 +66,11 @@ commands on a laptop; the Jenkins steps call the very same ones. New here? Read
 | `0` | Success. |
 | `1` | A check failed: a validation gate (`run`, `evaluate`) or data validation (`run`, `data validate`). The reports under `mlops-out/reports/` say which check and why. |
 | `2` | Usage or configuration error: unknown option, invalid `mlops.yaml` (the message names the field), missing file, unknown model version or stage, artefact checksum mismatch. |
+| `3` | No verdict yet: a rollout is paused awaiting `mlops rollout promote` (`run`, `deploy`, `rollout promote\\|resume`), or a monitoring window has too little data (`monitor check`). |
+| `4` | `--timeout` passed (`deploy`, `rollout promote\\|resume`); the rollout is left as it is: resume or abort it. |
+| `130` | Interrupted (Ctrl-C) while following a Jenkins build (`jenkins trigger\\|status`). |
+
+The table is `mlops_helpers/cli/exit_codes.py`; Jenkins steps branch on these codes.
 
 A Python traceback means a bug in `mlops` (it also exits 1): please report it.
 

@@ -1,30 +1,42 @@
-"""Shared fixtures: the real `mlops` CLI, real git and DVC, in temporary folders."""
+"""The suite's set-up (the layout and the markers: tests/README.md).
+
+- Fixtures live in tests/support/ and are registered here as plugins: a test names the fixture
+  it needs as an argument and never imports it. The support modules are on sys.path (the
+  `pythonpath` setting in pyproject.toml), so tests import their helpers by module name.
+- A test that uses a fixture which starts a component, directly or through another fixture,
+  gets that component's marker (COMPONENT_MARKERS), so `-m "not cluster"` (or `not docker`, ...)
+  leaves out everything that needs it. A test that reaches a component without such a fixture
+  carries the marker itself; tests/unit/test_markers.py checks both.
+- The images this run built are removed when it ends.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from services import (  # noqa: E402,F401  (fixtures)
-    base_image,
-    docker_engine,
-    kube_cluster,
-    oci_registry,
-    prometheus_server,
-    remove_images_built_since,
-)
+pytest_plugins = ["cli_support", "helm_support", "serving_support", "services"]
 
-MLOPS = str(Path(sys.executable).with_name("mlops"))
-
+# Fixture -> the marker of the component it starts (scripts/services/*.sh).
+COMPONENT_MARKERS = {
+    "docker_engine": "docker",
+    "oci_registry": "docker",
+    "base_image": "docker",
+    "prometheus_server": "prometheus",
+    "kube_cluster": "cluster",
+    "helm": "helm",
+}
 
 RUN_STARTED = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker in sorted({COMPONENT_MARKERS[name] for name in used & COMPONENT_MARKERS.keys()}):
+            item.add_marker(marker)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -35,6 +47,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """The images this run built go when it ends (in the xdist controller, after every worker)."""
     if hasattr(session.config, "workerinput"):
         return
+    from services import remove_images_built_since
+
     remove_images_built_since(session.config.stash[RUN_STARTED])
 
 
@@ -42,61 +56,3 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     from mlops_helpers.toolversions import collect_versions
 
     return ["versions: " + ", ".join(f"{k} {v}" for k, v in collect_versions().items())]
-
-
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> dict:
-        return json.loads(self.stdout)
-
-
-def run_mlops(*args: str, cwd: Path, check: int | None = 0, env: dict[str, str] | None = None, docker: bool = False) -> CliResult:
-    """Run the installed `mlops` command as a user would; assert the exit code unless check=None.
-
-    Without `docker=True` the command runs as on a laptop without a Docker engine, so a test
-    does not depend on whether another test in the same worker started one.
-    """
-    base = {key: value for key, value in os.environ.items() if docker or key != "DOCKER_HOST"}
-    completed = subprocess.run([MLOPS, *args], cwd=cwd, capture_output=True, text=True, env={**base, **(env or {})}, timeout=900)
-    result = CliResult(completed.returncode, completed.stdout, completed.stderr)
-    if check is not None:
-        assert result.code == check, f"mlops {' '.join(args)} exited {result.code}, expected {check}:\n{result.stderr}\n{result.stdout}"
-    return result
-
-
-@dataclass
-class Project:
-    root: Path
-    remote: Path
-
-    def mlops(self, *args: str, check: int | None = 0, docker: bool = False) -> CliResult:
-        return run_mlops(*args, cwd=self.root, check=check, docker=docker)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def make_project(tmp_path: Path, dataset: str, deploy_on_run: bool = False) -> Project:
-    """A project from `mlops init`; unless asked, `mlops run` does not deploy (no router on port 8000)."""
-    root, remote = tmp_path / dataset, tmp_path / f"{dataset}-remote"
-    run_mlops("init", str(root), "--dataset", dataset, "--dvc-remote", str(remote), cwd=tmp_path)
-    project = Project(root, remote)
-    if not deploy_on_run:
-        config = root / "mlops.yaml"
-        config.write_text(config.read_text().replace("  on_run: true", "  on_run: false", 1))
-        project.git("commit", "-qam", "test: no deployment on mlops run")
-    return project
-
-
-@pytest.fixture
-def classification_project(tmp_path: Path) -> Project:
-    return make_project(tmp_path, "breast_cancer")
-
-
-@pytest.fixture
-def regression_project(tmp_path: Path) -> Project:
-    return make_project(tmp_path, "diabetes")

@@ -111,10 +111,12 @@ def main() -> None:
             reference, current = data.frame(folder, "reference", width), data.frame(folder, "current", width)
             ours, theirs = [], []
             for round_ in range(args.rounds):
-                steps = [lambda: ours.append(run_ours(reference, current)),
-                         lambda: theirs.append(run_evidently(python, folder, width))]
-                for step in steps if round_ % 2 == 0 else steps[::-1]:
-                    step()
+                # Alternate which side runs first, so neither always meets a warm cache.
+                for side in ("ours", "theirs") if round_ % 2 == 0 else ("theirs", "ours"):
+                    if side == "ours":
+                        ours.append(run_ours(reference, current))
+                    else:
+                        theirs.append(run_evidently(python, folder, width))
                 print(f"{size} round {round_ + 1}: ours build {ours[-1]['build']['seconds']:.3f} s, "
                       f"detect {ours[-1]['detect']['seconds']:.3f} s, chunked {ours[-1]['chunked']['seconds']:.3f} s; "
                       f"Evidently {theirs[-1]['seconds']:.2f} s", flush=True)

@@ -1,7 +1,7 @@
 """Time from a breached threshold to all traffic back on the stable version.
 
 A canary sends 10% of a 220 req/s load to a version that answers 500 to every request
-(the `failing` model of tests/rollout_support.py); the engine's background analysis aborts
+(the `failing` model of tests/support/rollout_support.py); the engine's background analysis aborts
 on the first failed measurement. From the load generator's timeline and the event log:
 
 - detect: first 5xx from the bad version → the failed measurement (bounded by the analysis
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 from loadgen import LoadGenerator  # noqa: E402
 from rollout_support import build_project  # noqa: E402

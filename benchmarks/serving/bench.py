@@ -221,7 +221,7 @@ def wrk(server: Server, body: Path, connections: int, seconds: float, timeout_s:
     result = subprocess.run(argv, env={**os.environ, "BENCH_BODY": str(body)}, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"wrk failed for {server.name}: {result.stderr or result.stdout}")
-    line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((text for text in result.stdout.splitlines() if text.startswith("BENCH_JSON ")), None)
     if line is None:
         raise SystemExit(f"no summary from wrk for {server.name}:\n{result.stdout}\n{result.stderr}")
     return json.loads(line[len("BENCH_JSON "):]), result.stdout
@@ -514,11 +514,11 @@ def main() -> None:
     target_table, verdicts = targets(results, servers, args.rounds)
     detailed = table(results, servers, args.rounds)
     report = "\n".join([
-        f"# Model serving benchmark — latest run",
+        "# Model serving benchmark — latest run",
         "",
         f"{started:%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores ({platform.processor() or platform.machine()}, "
         f"{_cpu_model()}), Linux {platform.release()}; shared machine, expect noise: compare within a round.",
-        f"`benchmarks/serving/run.sh" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:])) + "`: "
+        "`benchmarks/serving/run.sh" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:])) + "`: "
         f"{args.workers} workers per server, wrk -t1 with {args.warmup:g} s warm-up + {args.duration:g} s per scenario, "
         f"{args.rounds} round(s), interleaved (order reversed in even rounds). Model: "
         "Pipeline(StandardScaler, GradientBoostingClassifier(random_state=0)) on breast_cancer (30 features).",

@@ -107,6 +107,7 @@ def main() -> None:
 
     import uvicorn
     import uvloop
+
     from mlops_helpers.serving import model as served
 
     main_thread = threading.get_ident()

@@ -23,7 +23,10 @@ def main() -> None:
     model = joblib.load(artefact / "model.joblib")
     holdout = pd.read_csv(artefact / "holdout.csv")
     features = holdout.drop(columns=["target"])
-    import sklearn, numpy, scipy, joblib as jl  # noqa: E401 - pinned in the model's requirements
+    import joblib as jl
+    import numpy
+    import scipy
+    import sklearn  # noqa: E401 - pinned in the model's requirements
 
     mlflow.sklearn.save_model(
         model,

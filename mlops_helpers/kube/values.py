@@ -22,9 +22,11 @@ from typing import Any
 
 from mlops_helpers.errors import MlopsError
 from mlops_helpers.rollout.spec import STRATEGIES
+from mlops_helpers.rollout.steps.preview_route import PreviewRoute
+
+PREVIEW = PreviewRoute()  # blue/green preview header: the same route as on the local router
 
 CHART_NAME = "mlops-model"
-PREVIEW_HEADER = {"name": "x-mlops-preview", "value": "1"}  # as the local backend's preview route
 NAME_MAX = 40  # object-name prefix: "-preview" and a ReplicaSet's pod-template hash still fit in 63
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -172,7 +174,7 @@ def template_context(config, strategy: str, stable: VersionInfo | None, candidat
                        "weight": deploy.abtest.weight},
             "mirror": deploy.mirror.model_dump(mode="json") if deploy.mirror else None,
         },
-        "preview_header": dict(PREVIEW_HEADER),
+        "preview_header": {"name": PREVIEW.header, "value": PREVIEW.value},
     }
 
 

@@ -21,7 +21,7 @@ Every effect size is reported next to the threshold, whatever the method.
 
 KS and Wasserstein are approximations, since the reference keeps 1,001 quantiles and not the
 training rows (_Numeric says how). Measured against scipy's ks_2samp and wasserstein_distance
-on the raw rows (tests/test_drift.py): KS within 0.001, slightly conservative; Wasserstein
+on the raw rows (tests/unit/monitoring/test_drift.py): KS within 0.001, slightly conservative; Wasserstein
 within 0.01 reference std (about 0.001 with a million rows on each side).
 """
 

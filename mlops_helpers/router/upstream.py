@@ -8,7 +8,7 @@ the whole response. Failures are told apart because the router's retry rules nee
 - `ResponseBroken`: the connection broke after the response began;
 - `UpstreamTimeout`: no complete response in time.
 
-Also used by tests/loadgen.py, with `retry_stale=False` so that no failure is hidden.
+Also used by tests/support/loadgen.py, with `retry_stale=False` so that no failure is hidden.
 """
 
 from __future__ import annotations

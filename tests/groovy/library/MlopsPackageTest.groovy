@@ -6,7 +6,7 @@ import static org.junit.Assert.assertTrue
 
 /**
  * mlopsPackage's wiring. A stand-in `mlops` records its arguments and environment (the real
- * packaging runs against Docker in tests/test_packaging.py): registry credentials arrive as
+ * packaging runs against Docker in tests/e2e/test_packaging.py): registry credentials arrive as
  * environment variables only, never on the command line or in the log.
  */
 class MlopsPackageTest {

@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 import pytest
-from memory import MemoryBackend, MemoryStore
 
+from memory import MemoryBackend, MemoryStore
 from mlops_helpers.console import Reporter
 from mlops_helpers.rollout.analysis import VersionCounters
 from mlops_helpers.rollout.backends.base import PreviewAnswer
