@@ -64,6 +64,11 @@ class TrainingConfig(StrictModel):
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     seed: int = Field(default=42, ge=0)
     test_size: float = Field(default=0.2, gt=0, lt=1)
+    positive_label: str | int | bool | None = Field(
+        default=None,
+        description="the class that binary f1, precision, recall and roc_auc score, as written in the data "
+                    "(default: 1 or true for 0/1 and boolean labels, else the minority class)",
+    )
 
 
 class Gate(StrictModel):
@@ -91,6 +96,8 @@ class NonRegressionConfig(StrictModel):
 class ValidationConfig(StrictModel):
     data: bool = Field(default=True, description="validate data against the schema before training")
     primary_metric: Literal[KNOWN_METRICS] | None = None  # type: ignore[valid-type]
+    average: Literal["macro", "weighted", "micro"] = Field(
+        default="macro", description="how f1, precision, recall and roc_auc combine the classes of a multiclass target")
     gates: list[Gate] = Field(default_factory=list)
     non_regression: NonRegressionConfig = Field(default_factory=NonRegressionConfig)
 

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from mlops_helpers.config import LOWER_IS_BETTER, MlopsConfig
+from mlops_helpers.errors import ConfigError
 from mlops_helpers.junit import TestCase, write_junit
 
 DEFAULT_PRIMARY_METRIC = {"classification": "accuracy", "regression": "r2"}
@@ -35,7 +36,10 @@ class GateResult:
         return asdict(self)
 
 
-def compute_metrics(task: str, model: Any, features: pd.DataFrame, target: pd.Series) -> dict[str, float]:
+def compute_metrics(task: str, model: Any, features: pd.DataFrame, target: pd.Series,
+                    positive_label: Any = None, average: str = "macro") -> dict[str, float]:
+    """Hold-out metrics. Binary f1/precision/recall/roc_auc score `positive_label` (see
+    `positive_class`); with more classes they are averaged as `average` says (macro by default)."""
     predictions = model.predict(features)
     if task == "regression":
         return {
@@ -44,25 +48,66 @@ def compute_metrics(task: str, model: Any, features: pd.DataFrame, target: pd.Se
             "r2": _round(skm.r2_score(target, predictions)),
             "mape": _round(skm.mean_absolute_percentage_error(target, predictions)),
         }
-    binary = len(getattr(model, "classes_", np.unique(target))) == 2
-    average = "binary" if binary else "macro"
+    classes = list(getattr(model, "classes_", np.unique(target)))
+    binary = len(classes) == 2
+    if binary:
+        positive = classes[class_index(classes, positive_label if positive_label is not None else positive_class(classes, target))]
+        per_class: dict[str, Any] = {"average": "binary", "pos_label": positive}
+    else:
+        per_class = {"average": average}
     result = {
         "accuracy": _round(skm.accuracy_score(target, predictions)),
         "balanced_accuracy": _round(skm.balanced_accuracy_score(target, predictions)),
-        "f1": _round(skm.f1_score(target, predictions, average=average, zero_division=0)),
-        "precision": _round(skm.precision_score(target, predictions, average=average, zero_division=0)),
-        "recall": _round(skm.recall_score(target, predictions, average=average, zero_division=0)),
+        "f1": _round(skm.f1_score(target, predictions, zero_division=0, **per_class)),
+        "precision": _round(skm.precision_score(target, predictions, zero_division=0, **per_class)),
+        "recall": _round(skm.recall_score(target, predictions, zero_division=0, **per_class)),
     }
     if hasattr(model, "predict_proba"):
         probabilities = model.predict_proba(features)
-        labels = model.classes_
-        result["log_loss"] = _round(skm.log_loss(target, probabilities, labels=labels))
+        result["log_loss"] = _round(skm.log_loss(target, probabilities, labels=model.classes_))
         if len(np.unique(target)) > 1:
-            scores = probabilities[:, 1] if binary else probabilities
-            result["roc_auc"] = _round(
-                skm.roc_auc_score(target, scores, multi_class="ovr", labels=None if binary else labels)
-            )
+            if binary:
+                index = classes.index(per_class["pos_label"])
+                result["roc_auc"] = _round(skm.roc_auc_score(target == per_class["pos_label"], probabilities[:, index]))
+            else:
+                result["roc_auc"] = _round(skm.roc_auc_score(target, probabilities, multi_class="ovr",
+                                                             average=average if average != "micro" else "macro",
+                                                             labels=model.classes_))
     return result
+
+
+def positive_class(classes: list[Any], target: pd.Series) -> Any:
+    """The class binary metrics score when `training.positive_label` is not set: 1 (or True) for
+    0/1 and boolean labels, as scikit-learn does; otherwise the minority class (the rarer label is
+    the one a detector is for: `malignant`, `fraud`, `churned`), ties going to the last in order."""
+    if zero_one_labels(classes):
+        return classes[[_plain(c) for c in classes].index(1)]
+    counts = target.value_counts()
+    return min(reversed(classes), key=lambda label: counts.get(label, 0))
+
+
+def zero_one_labels(classes: list[Any]) -> bool:
+    """0/1 or False/True: the labels whose positive class scikit-learn already knows."""
+    return {_plain(c) for c in classes} == {0, 1}  # True == 1, so booleans are included
+
+
+def label_matches(label: Any, configured: Any) -> bool:
+    """Is `label` (a class of the model) the label written in mlops.yaml? YAML reads `yes` as a
+    string, `1` as an integer, `true` as a boolean; classes compare by their text."""
+    return str(_plain(label)).lower() == str(configured).lower() if isinstance(configured, bool) \
+        else str(_plain(label)) == str(configured)
+
+
+def class_index(classes: list[Any], wanted: Any) -> int:
+    for index, label in enumerate(classes):
+        if label is wanted or label_matches(label, wanted):
+            return index
+    shown = ", ".join(str(_plain(c)) for c in classes)
+    raise ConfigError(f"mlops.yaml: training.positive_label: {wanted!r} is not a class of the target (classes: {shown})")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _round(value: float) -> float:

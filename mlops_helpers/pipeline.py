@@ -115,6 +115,8 @@ def stage_train(ctx: RunContext, frame, lineage: dict[str, Any]):
     with ctx.reporter.stage(f"Training {ctx.config.training.estimator}"):
         result = train(ctx.config, frame, ctx.artefact_dir, lineage)
     ctx.reporter.note(f"hold-out metrics: {_format_metrics(result.metadata['metrics'])}")
+    if result.metadata["scoring"].get("explained"):
+        ctx.reporter.note(result.metadata["scoring"]["explained"])
     ctx.summary["artefact"] = str(result.artefact_dir)
     ctx.summary["metrics"] = result.metadata["metrics"]
     return result
@@ -136,14 +138,18 @@ def stage_evaluate(ctx: RunContext, artefact_dir: Path) -> dict[str, Any]:
         task = metadata["task"]
         holdout = pd.read_csv(artefact_dir / HOLDOUT_FILE)
         target = holdout.pop(metadata["target"])
-        metrics = compute_metrics(task, joblib.load(artefact_dir / MODEL_FILE), holdout, target)
+        # The candidate's scoring (positive class, average) for both models: like for like.
+        scoring = metadata.get("scoring") or {}
+        positive, average = scoring.get("positive_label"), scoring.get("average", config.validation.average)
+        metrics = compute_metrics(task, joblib.load(artefact_dir / MODEL_FILE), holdout, target, positive, average)
         production = _production_model(ctx)
-        production_metrics = compute_metrics(task, production[0], holdout, target) if production else None
+        production_metrics = compute_metrics(task, production[0], holdout, target, positive, average) if production else None
         production_version = production[1].version if production else None
         gates = evaluate_gates(config, task, metrics, production_metrics, production_version)
         result = {
             "model": config.model_name,
             "task": task,
+            "scoring": scoring.get("explained"),
             "metrics": metrics,
             "production": {"version": production_version, "metrics": production_metrics} if production else None,
             "gates": [gate.to_dict() for gate in gates],

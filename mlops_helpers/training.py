@@ -176,6 +176,8 @@ def train(
 
     task = check_training_config(config)
     features, target = split_features(config, frame)
+    if task == "regression":
+        _require_numeric_target(config.data.target, target)
     stratify = target if task == "classification" and target.value_counts().min() >= 2 else None
     x_train, x_test, y_train, y_test = train_test_split(
         features, target, test_size=config.training.test_size, random_state=config.training.seed, stratify=stratify
@@ -185,7 +187,8 @@ def train(
     clock = time.perf_counter()
     pipeline.fit(x_train, y_train)
     fit_seconds = time.perf_counter() - clock
-    metrics = compute_metrics(task, pipeline, x_test, y_test)
+    scoring = class_scoring(config, pipeline, y_train) if task == "classification" else {}
+    metrics = compute_metrics(task, pipeline, x_test, y_test, scoring.get("positive_label"), config.validation.average)
     holdout = x_test.assign(**{config.data.target: y_test})
     metadata = {
         "model_name": config.model_name,
@@ -202,6 +205,7 @@ def train(
             for c in features.columns
         ],
         "classes": _json_safe(list(pipeline.classes_)) if task == "classification" else None,
+        "scoring": scoring,
         "metrics": metrics,
         "rows": {"train": len(x_train), "holdout": len(x_test)},
         "versions": library_versions(),
@@ -212,6 +216,33 @@ def train(
     reference = reference_profile(x_train, pipeline.predict(x_test), task)
     write_artefact(out_dir, pipeline, metadata, holdout, reference)
     return TrainResult(artefact_dir=out_dir, metadata=metadata, model=pipeline, holdout=holdout)
+
+
+def class_scoring(config: MlopsConfig, pipeline: Pipeline, y_train: pd.Series) -> dict[str, Any]:
+    """How f1, precision, recall and roc_auc are computed for this model, kept in its metadata so
+    that evaluation scores the candidate and the production model alike, and the report says it."""
+    from mlops_helpers.evaluation import class_index, positive_class, zero_one_labels
+
+    classes = list(pipeline.classes_)
+    if len(classes) != 2:
+        return {"average": config.validation.average,
+                "explained": f"f1, precision, recall: {config.validation.average} average over {len(classes)} classes"}
+    configured = config.training.positive_label
+    if configured is not None:
+        positive, why = classes[class_index(classes, configured)], "training.positive_label"
+    else:
+        positive = positive_class(classes, y_train)
+        why = "as scikit-learn does for 0/1 labels" if zero_one_labels(classes) else "the minority class"
+    label = _json_safe(positive)
+    return {"positive_label": label, "explained": f"f1, precision, recall, roc_auc score the class {label!r} ({why})"}
+
+
+def _require_numeric_target(name: str, target: pd.Series) -> None:
+    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
+        return
+    examples = ", ".join(repr(v) for v in target.dropna().astype(str).unique()[:3])
+    raise MlopsError(f"data.target: column {name!r} is not numeric (values such as {examples}), so it cannot be a "
+                     "regression target; use training.task: classification or a numeric column")
 
 
 def reference_profile(x_train: pd.DataFrame, holdout_predictions, task: str):

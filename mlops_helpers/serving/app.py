@@ -13,11 +13,14 @@ keeps serving.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
+from urllib.parse import parse_qs
 
 import orjson
+import pandas as pd
 
 from mlops_helpers.serving import metrics
 from mlops_helpers.serving.batching import MicroBatcher
@@ -159,6 +162,10 @@ class ModelServer:
         return await _read_body(receive, self.settings.max_body_bytes)
 
     async def _predict(self, scope: dict, receive, request_id: str) -> bytes:
+        probabilities = _wants_probabilities(scope)
+        if probabilities and not self._has_probabilities():
+            raise InputError(422, "probabilities=true: this model gives no class probabilities "
+                                  f"({self.model.metadata.get('task')}, {self.model.metadata.get('estimator')})")
         body = await self._json_body(scope, receive)
         columns, rows = parse_body(body, self.model.features, self.settings.max_request_rows)
         metrics.REQUEST_ROWS.observe(rows)
@@ -175,7 +182,21 @@ class ModelServer:
                 "time": time.time(), "request_id": request_id, "model_version": self._version,
                 "inputs": {name: values.tolist() for name, values in columns.items()}, "predictions": predictions,
             })
-        return orjson.dumps({"predictions": predictions, "model_version": self._version, "request_id": request_id})
+        answer: dict[str, object] = {"predictions": predictions, "model_version": self._version, "request_id": request_id}
+        if probabilities:
+            answer["probabilities"] = await self._probabilities(columns)
+        return orjson.dumps(answer)
+
+    def _has_probabilities(self) -> bool:
+        return self._classification and hasattr(self.model.estimator, "predict_proba")
+
+    async def _probabilities(self, columns: dict) -> list[dict[str, float]]:
+        """`?probabilities=true`: each row's class probabilities, keyed by the label as trained."""
+        estimator = self.model.estimator
+        frame = pd.DataFrame(columns, columns=self.model.feature_names)
+        table = await asyncio.get_running_loop().run_in_executor(None, estimator.predict_proba, frame)
+        labels = [str(label) for label in estimator.classes_]
+        return [dict(zip(labels, row)) for row in table.round(6).tolist()]
 
     async def _feedback(self, scope: dict, receive) -> bytes:
         feedback = parse_feedback(await self._json_body(scope, receive))
@@ -195,6 +216,14 @@ class ModelServer:
 
 _JSON = b"application/json"
 _ENDPOINTS = frozenset({"/predict", "/feedback", "/healthz", "/readyz", "/metadata", "/metrics", "/openapi.json", "/docs"})
+
+
+def _wants_probabilities(scope: dict) -> bool:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    value = (query.get("probabilities") or ["false"])[-1].lower()
+    if value not in ("true", "1", "false", "0"):
+        raise InputError(422, f"probabilities={value!r}: use true or false")
+    return value in ("true", "1")
 
 
 def _allow(method: str, expected: str) -> None:

@@ -36,6 +36,10 @@ def openapi_spec(model: ServedModel) -> dict[str, Any]:
             "/predict": {
                 "post": {
                     "summary": "Predict for one row or a batch",
+                    "parameters": [{"name": "probabilities", "in": "query", "required": False,
+                                    "schema": {"type": "boolean", "default": False},
+                                    "description": "also answer each row's class probabilities, keyed by label "
+                                                   "(classifiers with predict_proba)"}],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
                         {"type": "object", "properties": {"records": {"type": "array", "items": row, "minItems": 1}},
                          "required": ["records"], "additionalProperties": False},
@@ -46,7 +50,9 @@ def openapi_spec(model: ServedModel) -> dict[str, Any]:
                         "200": {"description": "Predictions, in row order", "content": {"application/json": {"schema": {
                             "type": "object", "required": ["predictions", "model_version", "request_id"],
                             "properties": {"predictions": {"type": "array"}, "model_version": {"type": "string"},
-                                           "request_id": {"type": "string"}}}}}},
+                                           "request_id": {"type": "string"},
+                                           "probabilities": {"type": "array", "items": {
+                                               "type": "object", "additionalProperties": {"type": "number"}}}}}}}},
                         **{code: {"description": text, **error} for code, text in (
                             ("400", "Malformed JSON"), ("405", "Wrong method"), ("413", "Body or batch too large"),
                             ("415", "Not JSON"), ("422", "Does not match the feature schema"),

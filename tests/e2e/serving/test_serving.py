@@ -107,6 +107,31 @@ def test_http_predictions_equal_in_process_predictions(request: pytest.FixtureRe
     assert predictions(server.predict({"records": shuffled})) == expected[10:40][::-1]
 
 
+def test_probabilities_by_label_on_request(clf_server: Server, classification: Artefact) -> None:
+    rows = classification.records(0, 5)
+    response = clf_server.request("POST", "/predict?probabilities=true", json.dumps({"records": rows}),
+                                  {"content-type": "application/json"})
+    assert response.status == 200, response
+    body = response.json()
+    assert body["predictions"] == classification.expected[:5]
+    frame = classification.holdout.iloc[0:5]
+    expected = classification.model.predict_proba(frame).round(6).tolist()
+    labels = [str(label) for label in classification.model.classes_]
+    assert body["probabilities"] == [dict(zip(labels, row)) for row in expected]
+    for row, predicted in zip(body["probabilities"], body["predictions"]):
+        assert max(row, key=row.get) == str(predicted)  # the predicted class is the most probable one
+    bad = clf_server.request("POST", "/predict?probabilities=maybe", json.dumps({"records": rows}),
+                             {"content-type": "application/json"})
+    check_error(bad, 422, "probabilities='maybe'")
+
+
+def test_a_regression_model_refuses_probabilities(reg_server: Server, regression: Artefact) -> None:
+    response = reg_server.request("POST", "/predict?probabilities=true", json.dumps({"records": regression.records(0, 1)}),
+                                  {"content-type": "application/json"})
+    check_error(response, 422, "no class probabilities")
+    assert predictions(reg_server.predict({"records": regression.records(0, 1)})) == regression.expected[:1]
+
+
 def test_batch_at_the_row_limit_is_served(clf_server: Server, classification: Artefact) -> None:
     repeats = -(-MAX_REQUEST_ROWS // len(classification.expected))
     columns = {name: (values * repeats)[:MAX_REQUEST_ROWS] for name, values in classification.columns().items()}
