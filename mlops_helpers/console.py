@@ -9,6 +9,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+# How a stage that did not simply succeed is marked: a pause waits for someone, the rest failed.
+_ENDED_MARKS = {"paused": "‖", "timed_out": "…"}
+
+
+class Stage:
+    """What a `Reporter.stage` block yields: set `outcome` when the stage ended otherwise than by
+    succeeding without raising (a paused or aborted rollout), so it is not marked ✓."""
+
+    outcome: str | None = None
+
 
 class Reporter:
     """Prints stage progress (a spinner on a terminal, plain lines in CI logs)."""
@@ -19,10 +29,13 @@ class Reporter:
         self._interactive = sys.stderr.isatty()
 
     @contextmanager
-    def stage(self, title: str) -> Iterator[None]:
+    def stage(self, title: str) -> Iterator[Stage]:
+        """Progress of one stage: ✓ when the block ends, ✗ when it raises (a failed check is raised
+        inside the block, so it never reads ✓), or the mark of the `outcome` it set."""
         started = time.perf_counter()
+        stage = Stage()
         if self.quiet:
-            yield
+            yield stage
             return
         if self._interactive:
             from rich.console import Console
@@ -33,11 +46,14 @@ class Reporter:
             spinner = nullcontext()
         try:
             with spinner:
-                yield
+                yield stage
         except BaseException:
             self._line("✗", title, started)
             raise
-        self._line("✓", title, started)
+        if stage.outcome is None:
+            self._line("✓", title, started)
+        else:
+            self._line(_ENDED_MARKS.get(stage.outcome, "✗"), f"{title}: {stage.outcome}", started)
 
     def _line(self, mark: str, title: str, started: float) -> None:
         print(f"{mark} {title} ({time.perf_counter() - started:.1f}s)", file=sys.stderr, flush=True)

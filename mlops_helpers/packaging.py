@@ -264,11 +264,11 @@ def package_model(config, request: PackageRequest, reporter: Reporter) -> Packag
         with reporter.stage("Infra validation: running the image on the hold-out rows"):
             port = free_port()
             verdict = validate(ContainerServer(client, tags[0], port), port, version.path, reporter)
-        result.verified = verdict["passed"]
-        store.annotate(version.name, version.version, infra_validation={**verdict, "image_id": image_id})
-        if not verdict["passed"]:
-            raise CheckFailed(f"infra validation failed, the model is not marked ready for deployment: {verdict['reason']}",
-                              result.to_dict())
+            result.verified = verdict["passed"]
+            store.annotate(version.name, version.version, infra_validation={**verdict, "image_id": image_id})
+            if not verdict["passed"]:  # inside the stage: it is marked failed, not ✓
+                raise CheckFailed(f"infra validation failed, the model is not marked ready for deployment: "
+                                  f"{verdict['reason']}", result.to_dict())
     if request.push:
         with reporter.stage(f"Pushing to {repository}"):
             result.digest = push_image(client, repository, str(version.version), reporter)

@@ -45,11 +45,15 @@ def make_context(config: MlopsConfig, reporter: Reporter, out_dir: str | None = 
     return RunContext(config=config, reporter=reporter, out_dir=config.resolve(out_dir or DEFAULT_OUT_DIR))
 
 
-def stage_check_config(ctx: RunContext) -> str:
+def stage_check_config(ctx: RunContext, deliver: str = "none", deploy: bool = False) -> str:
+    """The estimator, its params and the metrics; the named columns against the data's header; and, for a
+    run that delivers or deploys (`mlops run`'s --deliver, --deploy), what that needs here. ConfigError (exit 2)."""
+    from mlops_helpers.preflight import check_run
     from mlops_helpers.training import check_training_config
 
     with ctx.reporter.stage("Checking mlops.yaml"):
         task = check_training_config(ctx.config)
+        ctx.summary["preflight"] = check_run(ctx.config, deliver, deploy)
     ctx.summary["task"] = task
     return task
 
@@ -95,23 +99,35 @@ def stage_validate_data(ctx: RunContext, frame, data_label: str | None = None) -
         result = {"data": data_label or ctx.config.data.path, "schema": str(schema_path), **report.to_dict()}
         ctx.write_report("data-validation.json", result)
         report_to_junit(report, ctx.reports_dir / "data-validation.xml")
-    ctx.summary["data_validation"] = {"ok": report.ok, "violations": len(report.violations)}
-    if not report.ok:
-        raise CheckFailed(report.summary(), result)
+        ctx.summary["data_validation"] = {"ok": report.ok, "violations": len(report.violations)}
+        if not report.ok:  # inside the stage: it is marked failed, not ✓
+            raise CheckFailed(report.summary(), result)
     return result
 
 
 def stage_infer_schema(ctx: RunContext, frame) -> Path:
+    """Write the schema inferred from `frame`, and say which column kinds training will see."""
+    from mlops_helpers.data.columns import schema_notes
     from mlops_helpers.data.schema import infer_schema, save_schema
 
     schema_path = ctx.config.resolve(ctx.config.data.schema_file)
-    save_schema(infer_schema(frame, target=ctx.config.data.target), schema_path)
+    schema = infer_schema(frame, target=ctx.config.data.target)
+    save_schema(schema, schema_path)
+    notes, warnings = schema_notes(schema, frame.set_axis([str(c) for c in frame.columns], axis=1),
+                                   ctx.config.training.preprocessing.drop)
+    for message in notes:
+        ctx.reporter.note(message)
+    for message in warnings:
+        ctx.reporter.warn(message)
     return schema_path
 
 
 def stage_train(ctx: RunContext, frame, lineage: dict[str, Any]):
+    from mlops_helpers.data.columns import constant_features
     from mlops_helpers.training import train
 
+    for message in constant_features(frame, ctx.config.data.target, ctx.config.training.preprocessing.drop):
+        ctx.reporter.warn(message)
     with ctx.reporter.stage(f"Training {ctx.config.training.estimator}"):
         result = train(ctx.config, frame, ctx.artefact_dir, lineage)
     ctx.reporter.note(f"hold-out metrics: {_format_metrics(result.metadata['metrics'])}")
@@ -157,11 +173,11 @@ def stage_evaluate(ctx: RunContext, artefact_dir: Path) -> dict[str, Any]:
         }
         ctx.write_report("evaluation.json", result)
         gates_to_junit(gates, ctx.reports_dir / "evaluation.xml")
-    ctx.summary["gates"] = result["gates"]
-    ctx.summary["metrics"] = metrics
-    if not result["passed"]:
-        failed = "; ".join(gate.message for gate in gates if not gate.passed)
-        raise CheckFailed(f"gate failed: {failed}", result)
+        ctx.summary["gates"] = result["gates"]
+        ctx.summary["metrics"] = metrics
+        if not result["passed"]:  # inside the stage: it is marked failed, not ✓
+            failed = "; ".join(gate.message for gate in gates if not gate.passed)
+            raise CheckFailed(f"gate failed: {failed}", result)
     return result
 
 
@@ -219,8 +235,8 @@ def _serve_locally_once(ctx: RunContext, version) -> dict[str, Any]:
         verdict = validate(server, port, version.path, ctx.reporter)
         open_registry(ctx.config.registry_path()).annotate(version.name, version.version,
                                                            infra_validation={**verdict, "mode": "local"})
-    if not verdict["passed"]:
-        raise CheckFailed(f"infra validation failed: {verdict['reason']}", {"verified": False})
+        if not verdict["passed"]:  # inside the stage: it is marked failed, not ✓
+            raise CheckFailed(f"infra validation failed: {verdict['reason']}", {"verified": False})
     return {"verified": True, "rows": verdict["rows"],
             "serve": f"mlops serve --model {version.name}@{version.version} --port 8080"}
 
@@ -231,8 +247,10 @@ def stage_deploy(ctx: RunContext, version) -> str:
 
     env = operations.open_environment(ctx.config)
     operations.housekeeping(env)
-    with ctx.reporter.stage(f"Deploying v{version.version} to '{env.name}' ({ctx.config.deploy.strategy})"):
+    with ctx.reporter.stage(f"Deploying v{version.version} to '{env.name}' ({ctx.config.deploy.strategy})") as progress:
         state, outcome = operations.deploy(env, ctx.reporter, str(version.version), None, None)
+        if outcome != "promoted":
+            progress.outcome = outcome  # paused or aborted: not marked ✓
     ctx.summary["deployment"] = {**state.summary(), "outcome": outcome, "url": env.backend.url}
     return outcome
 
@@ -240,8 +258,9 @@ def stage_deploy(ctx: RunContext, version) -> str:
 def run_pipeline(ctx: RunContext, stage: str = "staging", deliver: str = "auto", deploy: bool | None = None) -> dict[str, Any]:
     """The main job: check → version → validate → train → evaluate → register → deliver → deploy."""
     ctx.summary.update(project=ctx.config.project, model=ctx.config.model_name, ok=False)
+    deploy = ctx.config.deploy.on_run if deploy is None else deploy
     try:
-        stage_check_config(ctx)
+        stage_check_config(ctx, deliver, deploy)  # everything the later stages need, before any of them
         lineage = stage_versions(ctx)
         frame = load_data(ctx)
         if ctx.config.validation.data:
@@ -250,9 +269,9 @@ def run_pipeline(ctx: RunContext, stage: str = "staging", deliver: str = "auto",
         stage_evaluate(ctx, trained.artefact_dir)
         version = stage_register(ctx, trained.artefact_dir, stage=stage)
         stage_deliver(ctx, version, deliver)
-        if ctx.config.deploy.on_run if deploy is None else deploy:
+        if deploy:
             outcome = stage_deploy(ctx, version)
-            if outcome in ("aborted", "failed"):
+            if outcome in ("aborted", "failed", "undeployed"):
                 raise CheckFailed(f"rollout of v{version.version} {outcome}: {ctx.summary['deployment']['reason']}",
                                   {"deployment": ctx.summary["deployment"]})
         ctx.summary["ok"] = True

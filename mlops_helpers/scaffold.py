@@ -1,36 +1,42 @@
-"""`mlops init`: a working project from a data set that scikit-learn ships.
+"""`mlops init`: a working project from the user's own CSV or Parquet file, or from a data set that
+scikit-learn ships.
 
-The result is a git repository whose data is versioned by DVC (pushed to a local DVC
-remote), with an inferred schema, an `mlops.yaml` and a sample Jenkinsfile.
+The result is a git repository whose data is versioned by DVC (pushed to a local DVC remote),
+with an inferred schema, an `mlops.yaml` whose comments say why each value was chosen
+(starter_config.py) and a sample Jenkinsfile. Every check of the user's input (folder, file,
+target, task) runs before anything is created.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from mlops_helpers.config import PROJECT_NAME_PATTERN
 from mlops_helpers.data import datasets, versioning
+from mlops_helpers.data.tables import PARQUET_SUFFIXES
+from mlops_helpers.data.target import TargetSummary, require_column, summarise_target
 from mlops_helpers.errors import MlopsError
 from mlops_helpers.templating import render
 
-# Sensible starting points per task; every value is a normal mlops.yaml entry to edit.
-_TASK_DEFAULTS = {
-    "classification": {
-        "estimator": "RandomForestClassifier",
-        "params": {"n_estimators": 200, "max_depth": 8},
-        "primary_metric": "accuracy",
-        "gates": [{"metric": "accuracy", "bound": "min", "value": 0.85}, {"metric": "f1", "bound": "min", "value": 0.8}],
-    },
-    "regression": {
-        "estimator": "GradientBoostingRegressor",
-        "params": {"n_estimators": 150, "max_depth": 2, "learning_rate": 0.05},
-        "primary_metric": "r2",
-        "gates": [{"metric": "r2", "bound": "min", "value": 0.3}],
-    },
-}
+DATA_SUFFIXES = (".csv", *PARQUET_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the project's data comes from: a bundled data set or the user's file."""
+
+    label: str  # "patients.csv", "scikit-learn's wine data set"
+    data_rel: str  # the data file inside the project
+    frame: pd.DataFrame
+    bundled: str | None = None  # the bundled data set's name
+    file: Path | None = None  # the user's file, copied as is
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,13 @@ class InitResult:
     data_md5: str
     dvc_remote: str
     commit: str
+    target: str
+    task: str
+    task_reason: str
+    positive_label: Any  # binary targets: the class binary metrics score, as the data writes it
 
-    def to_dict(self) -> dict[str, str]:
-        return {key: str(value) for key, value in self.__dict__.items()}
+    def to_dict(self) -> dict[str, Any]:
+        return {key: str(value) if isinstance(value, Path) else value for key, value in self.__dict__.items()}
 
 
 def default_dvc_remote(project: str) -> Path:
@@ -52,8 +62,45 @@ def default_dvc_remote(project: str) -> Path:
     return cache / "mlops" / "dvc-storage" / project
 
 
-def init_project(root: Path, dataset: str, project: str | None = None, dvc_remote: str | None = None) -> InitResult:
-    spec = datasets.get_dataset(dataset)
+def bundled_source(dataset: str) -> Source:
+    datasets.get_dataset(dataset)
+    return Source(f"scikit-learn's {dataset} data set", f"data/{dataset}.csv", datasets.load_frame(dataset), bundled=dataset)
+
+
+def file_source(path: Path) -> Source:
+    """The user's CSV or Parquet file, read (and refused) before anything is created."""
+    from mlops_helpers.data.tables import read_table
+
+    if path.is_dir():
+        raise MlopsError(f"--data: {path} is a folder, not a CSV or Parquet file")
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        raise MlopsError(f"--data: {path}: use a CSV (.csv) or Parquet ({', '.join(PARQUET_SUFFIXES)}) file")
+    if path.is_file() and not os.access(path, os.R_OK):
+        raise MlopsError(f"--data: {path}: cannot read the file (permission denied)")
+    try:
+        frame = read_table(path)
+    except MlopsError as exc:
+        raise MlopsError(f"--data: {exc}") from None
+    if frame.empty:
+        raise MlopsError(f"--data: {path}: the table has a header but no rows")
+    return Source(path.name, f"data/{path.name}", frame, file=path.resolve())
+
+
+def summarise(source: Source, target: str | None, task: str | None) -> TargetSummary:
+    """The target's task and classes; a bundled data set's label column is `target`."""
+    if source.bundled:
+        task = datasets.get_dataset(source.bundled).task
+        summary = summarise_target(source.frame[datasets.TARGET_COLUMN], datasets.TARGET_COLUMN, task)
+        return replace(summary, reason=f"{source.label} is a {task} data set")
+    columns = [str(c) for c in source.frame.columns]
+    if target is None:
+        raise MlopsError(f"--target: required with --data: the column to predict (columns of {source.label}: {', '.join(columns)})")
+    require_column(columns, target, "--target", source.label)
+    return summarise_target(source.frame[target], target, task)
+
+
+def init_project(root: Path, source: Source, target: TargetSummary, project: str | None = None,
+                 dvc_remote: str | None = None) -> InitResult:
     root = root.resolve()
     if root.exists() and any(root.iterdir()):
         raise MlopsError(f"{root}: folder is not empty; `mlops init` only scaffolds into a new or empty folder")
@@ -64,17 +111,22 @@ def init_project(root: Path, dataset: str, project: str | None = None, dvc_remot
     remote = remote or str(default_dvc_remote(project))
     root.mkdir(parents=True, exist_ok=True)
 
-    data_rel = f"data/{dataset}.csv"
-    datasets.write_csv(dataset, root / data_rel)
-    _write_project_files(root, project, spec, data_rel, remote)
+    data_file = root / source.data_rel
+    data_file.parent.mkdir(parents=True, exist_ok=True)
+    if source.file:
+        shutil.copyfile(source.file, data_file)  # byte for byte: the data version is the user's file
+    else:
+        source.frame.to_csv(data_file, index=False)
+    _write_project_files(root, project, source, target, remote)
     _infer_schema(root)
 
     versioning.init_repo(root, remote)
-    data = versioning.track(root / data_rel, root)
+    data = versioning.track(data_file, root)
     versioning.push(root)
     versioning.git(["add", "--all"], root)
-    commit = versioning.commit(root, f"mlops init: {project} from scikit-learn's {dataset} data set")
-    return InitResult(root, root / "mlops.yaml", root / data_rel, data.md5, remote, commit)
+    commit = versioning.commit(root, f"mlops init: {project} from {source.label}")
+    return InitResult(root, root / "mlops.yaml", data_file, data.md5, remote, commit, target.name, target.task,
+                      target.reason, target.positive)
 
 
 def _project_name(root: Path) -> str:
@@ -84,16 +136,17 @@ def _project_name(root: Path) -> str:
     return name[:63]
 
 
-def _write_project_files(root: Path, project: str, spec: datasets.BundledDataset, data_rel: str, remote: str) -> None:
+def _write_project_files(root: Path, project: str, source: Source, target: TargetSummary, remote: str) -> None:
+    from mlops_helpers.starter_config import config_context
+
     context = {
         "project": project,
-        "data_path": data_rel,
-        "target": datasets.TARGET_COLUMN,
+        "data_path": source.data_rel,
         "dvc_remote": remote,
-        **_TASK_DEFAULTS[spec.task],
+        **config_context(source.frame, target, source.label, bundled=source.bundled is not None),
     }
-    for template, target in (("mlops.yaml.j2", "mlops.yaml"), ("Jenkinsfile.j2", "Jenkinsfile"), ("gitignore.j2", ".gitignore")):
-        (root / target).write_text(render(f"project/{template}", context))
+    for template, name in (("mlops.yaml.j2", "mlops.yaml"), ("Jenkinsfile.j2", "Jenkinsfile"), ("gitignore.j2", ".gitignore")):
+        (root / name).write_text(render(f"project/{template}", context))
 
 
 def _infer_schema(root: Path) -> None:

@@ -30,6 +30,10 @@ from sklearn.utils._param_validation import InvalidParameterError, validate_para
 import mlops_helpers
 from mlops_helpers.checksums import write_sums
 from mlops_helpers.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, MlopsConfig
+from mlops_helpers.data import columns as kinds_of
+from mlops_helpers.data.encoders import BooleanEncoder, DatetimeFeatures
+from mlops_helpers.data.schema import load_schema_if_present
+from mlops_helpers.data.target import require_column
 from mlops_helpers.errors import ConfigError, MlopsError
 
 MODEL_FILE = "model.joblib"
@@ -113,25 +117,50 @@ def _task_of(estimator_class: type[BaseEstimator], declared: str | None, name: s
 
 
 def split_features(config: MlopsConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target, each column held to its kind (data/columns.py): from the schema kept in
+    git when it has the column, else from the data. Refuses ID-like features, values that break
+    their column's kind, and targets a model cannot learn (empty rows, one class, one-row classes)."""
+    names = [str(c) for c in frame.columns]
+    frame = frame.set_axis(names, axis=1)
     target = config.data.target
-    if target not in frame.columns:
-        raise MlopsError(f"data.target: column {target!r} is not in the data (columns: {', '.join(map(str, frame.columns[:10]))}…)")
-    missing_drop = [c for c in config.training.preprocessing.drop if c not in frame.columns]
-    if missing_drop:
-        raise MlopsError(f"training.preprocessing.drop: {missing_drop} not in the data")
-    features = frame.drop(columns=[target, *config.training.preprocessing.drop])
+    drop = config.training.preprocessing.drop
+    require_column(names, target, "data.target", "the data")
+    for index, column in enumerate(drop):
+        require_column(names, column, f"training.preprocessing.drop.{index}", "the data")
+    features = frame.drop(columns=list(dict.fromkeys([target, *drop])))
+    if features.columns.empty:
+        raise MlopsError(f"training.preprocessing.drop: no feature column is left (the data has {', '.join(names)})")
+    kinds, declared = kinds_of.column_kinds(features, load_schema_if_present(config.resolve(config.data.schema_file)))
+    kinds_of.refuse_identifiers(features, kinds, drop, config.data.schema_file)
+    features = kinds_of.enforce_kinds(features, kinds, declared, config.data.schema_file)
+    estimator = config.training.estimator
+    kinds_of.check_target(frame[target], target, _task_of(resolve_estimator(estimator), config.training.task, estimator))
     return features, frame[target]
 
 
 def build_pipeline(config: MlopsConfig, features: pd.DataFrame) -> Pipeline:
+    """Preprocessing by column kind, then the estimator: numbers get `impute` and `numeric`; booleans
+    become 0/1 (most-frequent imputation); categories get most-frequent imputation and `categorical`;
+    dates and times are expanded into numbers (encoders.DatetimeFeatures), then treated as numbers."""
     prep = config.training.preprocessing
-    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])]
-    categorical = [c for c in features.columns if c not in numeric]
-    transformers = []
-    if numeric:
-        transformers.append(("numeric", _numeric_steps(prep.impute, prep.numeric), numeric))
-    if categorical:
-        transformers.append(("categorical", _categorical_steps(prep.categorical), categorical))
+    kinds, _ = kinds_of.column_kinds(features, load_schema_if_present(config.resolve(config.data.schema_file)))
+    kinds_of.refuse_identifiers(features, kinds, prep.drop, config.data.schema_file)
+    by_kind: dict[str, list[str]] = {}
+    for name, kind in kinds.items():
+        by_kind.setdefault(kind, []).append(name)
+    numeric_steps = _numeric_steps(prep.impute, prep.numeric)
+    boolean_steps = [("encode", BooleanEncoder())]
+    if prep.impute != "none":
+        boolean_steps.append(("impute", SimpleImputer(strategy="most_frequent")))
+    then_numeric = _numeric_steps(prep.impute, prep.numeric)
+    datetime_steps = [("expand", DatetimeFeatures()), *(then_numeric.steps if isinstance(then_numeric, Pipeline) else [])]
+    branches = {
+        kinds_of.NUMERIC: numeric_steps,
+        kinds_of.BOOLEAN: Pipeline(boolean_steps),
+        kinds_of.CATEGORICAL: _categorical_steps(prep.categorical),
+        kinds_of.DATETIME: Pipeline(datetime_steps),
+    }
+    transformers = [(kind, branch, by_kind[kind]) for kind, branch in branches.items() if kind in by_kind]
     estimator_class = resolve_estimator(config.training.estimator)
     params = dict(config.training.params)
     # A fixed seed makes the same data + config give the same model.

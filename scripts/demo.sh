@@ -25,11 +25,13 @@ echo "== 1. the whole pipeline: data, train, gates, registry, delivery, first de
 mlops run "${deploy_port[@]}"
 
 echo "== 2. a second version, rolled out as a canary (10% -> 50% -> 100%) under live traffic"
-python "$repo/scripts/demo_traffic.py" "http://127.0.0.1:$port" mlops.yaml --rate 100 &
+# 100 requests/s from 8 connections, for at most 10 minutes. On a busy machine fewer of them reach
+# the 10% canary in an analysis interval; a measurement short of min_samples then keeps
+# collecting (deploy.analysis.sample_timeout) instead of pausing the rollout.
+python "$repo/scripts/demo_traffic.py" "http://127.0.0.1:$port" mlops.yaml --rate 100 --connections 8 --duration 600 &
 traffic=$!
 trap 'kill $traffic 2>/dev/null || true' EXIT
-# 10 s analysis windows: enough requests on the 10% canary even when the machine is busy.
-mlops run "${deploy_port[@]}" --set training.params.n_estimators=300 --set deploy.analysis.interval=10s
+mlops run "${deploy_port[@]}" --set training.params.n_estimators=300
 kill "$traffic"
 
 echo "== 3. monitoring: the live traffic against the training data (drift, accuracy, serving)"

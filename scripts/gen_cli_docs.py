@@ -9,7 +9,9 @@
 
 docs/cli.md is generated whole, from the click command tree of `mlops_helpers.cli.main`:
 the text is built from click's Command and Parameter objects (never from `--help`
-rendering), so it does not depend on the terminal width or the environment.
+rendering), so it does not depend on the terminal width or the environment. An option
+without help, or a flag whose default is decided elsewhere (`default=None`) without a
+`show_default` naming what decides (`deploy.on_run`), makes this script fail.
 
 docs/config.md is hand-written prose around blocks marked
 
@@ -17,7 +19,9 @@ docs/config.md is hand-written prose around blocks marked
 
 whose content comes from the pydantic models and constants of `mlops_helpers.config`.
 A field's meaning is its `Field(description=...)`, completed by FIELD_NOTES below; a field
-with neither makes this script fail, so a new config key cannot go undocumented.
+with neither makes this script fail, so a new config key cannot go undocumented. Types are
+written in words (`list of strings`, `integer 1–100`, `duration: seconds or ...`) and defaults
+as the YAML one would write in mlops.yaml (`[{set_weight: 10}, ...]`, `5s`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import click  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
+import yaml  # noqa: E402
+from pydantic import BaseModel, TypeAdapter  # noqa: E402
+from pydantic.fields import FieldInfo  # noqa: E402
 
 CLI_DOC = REPO / "docs" / "cli.md"
 CONFIG_DOC = REPO / "docs" / "config.md"
@@ -202,13 +208,18 @@ def _type_text(param: click.Parameter) -> str:
     return text
 
 
-def _default_text(param: click.Parameter) -> str:
+def _default_text(param: click.Parameter, ctx: click.Context) -> str:
     if param.required:
         return "required"
     if isinstance(param, click.Option) and isinstance(param.show_default, str):
-        return param.show_default
+        return f"`{param.show_default}`"  # what decides when the option is not given, e.g. a config key
     default = param.default
     if _is_flag(param):
+        if default is None:
+            raise SystemExit(
+                f"{GENERATOR}: {ctx.command_path} {param.opts[0]}: a flag without a default needs "
+                f"show_default='what decides' (e.g. the config key) in its click.option"
+            )
         return "on" if default is True else "off"
     if callable(default):
         return "computed"
@@ -219,8 +230,13 @@ def _default_text(param: click.Parameter) -> str:
     return f"`{default}`"
 
 
-def _param_help(param: click.Parameter) -> str:
-    text = getattr(param, "help", None) or ("Positional argument, see the description above.")
+def _param_help(param: click.Parameter, ctx: click.Context) -> str:
+    if isinstance(param, click.Argument):  # click arguments have no help: the command's text explains them
+        text = "Positional argument, see the description above."
+    elif getattr(param, "help", None):
+        text = param.help
+    else:
+        raise SystemExit(f"{GENERATOR}: {ctx.command_path} {param.opts[0]} has no help: add help=... to its click.option")
     envvar = param.envvar if isinstance(param.envvar, str) else None
     if envvar and envvar not in text:
         text += f" Environment variable: `{envvar}`."
@@ -242,7 +258,7 @@ def _command_section(command: click.Command, ctx: click.Context) -> str:
         for param in params:
             parts.append(
                 f"| `{_cell(_param_name(param, ctx))}` | {_cell(_type_text(param))} "
-                f"| {_cell(_default_text(param))} | {_cell(_param_help(param))} |"
+                f"| {_cell(_default_text(param, ctx))} | {_cell(_param_help(param, ctx))} |"
             )
         parts.append("")
     if isinstance(command, click.Group):
@@ -376,62 +392,119 @@ def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
-def _type_name(annotation: Any) -> str:
+def _annotated(annotation: Any) -> tuple[Any, list[Any]]:
+    """The type under `Annotated[...]` and its metadata (a pydantic Field's constraints flattened)."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return annotation, []
+    base, *extras = typing.get_args(annotation)
+    metadata: list[Any] = []
+    for extra in extras:
+        metadata += extra.metadata if isinstance(extra, FieldInfo) else [extra]
+    return base, metadata
+
+
+def _is_duration(metadata: list[Any]) -> bool:
+    from mlops_helpers.rollout.spec import parse_duration
+
+    return any(getattr(item, "func", None) is parse_duration for item in metadata)
+
+
+def _bounds(metadata: list[Any]) -> str:
+    """Numeric limits in words: `0–100`, `at least 1`, `between 0 and 1 (exclusive)`."""
+    limit = {attr: getattr(item, attr) for item in metadata for attr in ("ge", "gt", "le", "lt")
+             if getattr(item, attr, None) is not None}
+    if "ge" in limit and "le" in limit:
+        return f"{limit['ge']}–{limit['le']}"
+    if "gt" in limit and "lt" in limit:
+        return f"between {limit['gt']} and {limit['lt']} (exclusive)"
+    words = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}
+    return ", ".join(f"{words[attr]} {value}" for attr, value in limit.items())
+
+
+def _string_limits(metadata: list[Any]) -> tuple[str, str]:
+    """(prefix, suffix) around "string": `non-empty`, `of at most 63 characters matching ...`."""
+    prefix, suffix = "", []
+    for item in metadata:
+        if getattr(item, "min_length", None) == 1:
+            prefix = "non-empty "
+        elif getattr(item, "min_length", None):
+            suffix.append(f"of at least {item.min_length} characters")
+        if getattr(item, "max_length", None):
+            suffix.append(f"of at most {item.max_length} characters")
+        if getattr(item, "pattern", None):
+            suffix.append(f"matching `{item.pattern}`")
+    return prefix, " ".join(suffix)
+
+
+SCALAR_WORDS = {str: ("string", "strings"), int: ("integer", "integers"), float: ("number", "numbers"),
+                bool: ("boolean", "booleans")}
+
+
+def _type_words(annotation: Any, metadata: list[Any], plural: bool = False) -> str:
+    """A config type as a reader says it: `list of strings`, `integer 0–100`, `one of: a, b`."""
     inner, optional = _unwrap_optional(annotation)
+    inner, extra = _annotated(inner)
+    metadata = [*metadata, *extra]
     origin, args = typing.get_origin(inner), typing.get_args(inner)
-    if origin is typing.Annotated and args[0] is float:
-        text = "duration: seconds, or `500ms`, `30s`, `5m`, `1h`"  # rollout.spec.Duration
+    if _is_duration(metadata):
+        text = "duration: seconds or `500ms`/`30s`/`5m`/`1h`"
+        bounds = _bounds(metadata)
+        text += f", {bounds}" if bounds else ""
     elif origin is typing.Literal:
         text = "one of: " + ", ".join(f"`{a}`" for a in args)
     elif origin is list:
         item = args[0] if args else Any
-        item_text = _type_name(item)
-        if item_text.startswith("one of"):
-            text = f"list, each {item_text}"
-        elif item_text == "section":
+        sub, _ = _model_of(inner)
+        if sub is not None:
             text = "list of mappings (keys below)"
+        elif typing.get_origin(item) is typing.Literal:
+            text = "list, each " + _type_words(item, [])
         else:
-            text = f"list of {item_text}s"
+            text = "list of " + _type_words(item, [], plural=True)
     elif origin is dict:
         text = "mapping"
+    elif origin in (typing.Union, types.UnionType):
+        *others, last = [_type_words(arg, metadata, plural) for arg in args]
+        text = f"{', '.join(others)} or {last}"
     elif isinstance(inner, type) and issubclass(inner, BaseModel):
-        text = "section" if inner.model_fields else "section (no keys)" if inner.__module__ != "mlops_helpers.config" else "section (reserved)"
+        text = "section" if inner.model_fields else "section (no keys)"
+    elif inner in SCALAR_WORDS:
+        text = SCALAR_WORDS[inner][plural]
+        if inner is str:
+            prefix, suffix = _string_limits(metadata)
+            text = " ".join(part for part in (prefix + text, suffix) if part)
+        elif inner in (int, float) and (bounds := _bounds(metadata)):
+            text += f" {bounds}"
     else:
-        text = {str: "string", int: "integer", float: "number", bool: "boolean"}.get(inner, str(inner))
+        raise SystemExit(f"{GENERATOR}: no words for the config type {inner!r}: teach _type_words about it")
     return f"{text}, or `null`" if optional else text
 
 
-def _constraints(field: Any) -> list[str]:
-    found = []
-    for item in field.metadata:
-        for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            if getattr(item, attr, None) is not None:
-                found.append(f"{symbol} {getattr(item, attr)}")
-        if getattr(item, "min_length", None):
-            found.append(f"at least {item.min_length} character" + ("s" if item.min_length > 1 else ""))
-        if getattr(item, "max_length", None):
-            found.append(f"at most {item.max_length} characters")
-        if getattr(item, "pattern", None):
-            found.append(f"matches `{item.pattern}`")
-    return found
+def _duration_text(seconds: float) -> str:
+    """`2m` for 120 seconds: the largest unit that says it in whole numbers."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms" if seconds else "0s"
+
+
+def _yaml(value: Any) -> str:
+    """One line of YAML, as the key would be written in mlops.yaml."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6, allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
 
 
 def _default(field: Any) -> str:
     if field.is_required():
         return "**required**"
-    if field.default_factory is not None:
-        value = field.default_factory()
-        if isinstance(value, BaseModel):
-            return "see its keys" if type(value).model_fields else "`{}`"
-    else:
-        value = field.default
-    if value is None:
-        return "`null`"
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    if isinstance(value, (list, dict)) and not value:
-        return "`[]`" if isinstance(value, list) else "`{}`"
-    return f"`{value}`"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel) and type(value).model_fields:
+        return "see its keys"
+    if _is_duration(field.metadata) and isinstance(value, (int, float)):
+        return f"`{_duration_text(value)}`"
+    # The user's spelling: keys by alias, list items without their defaulted keys (`{set_weight: 10}`).
+    dumped = TypeAdapter(field.annotation).dump_python(value, mode="json", by_alias=True, exclude_defaults=True)
+    return f"`{_yaml(dumped)}`"
 
 
 def config_fields() -> list[tuple[str, Any]]:
@@ -486,10 +559,7 @@ def render_config_reference() -> str:
 
 
 def _field_row(path: str, field: Any) -> str:
-    kind = _type_name(field.annotation)
-    limits = _constraints(field)
-    if limits:
-        kind += "; " + ", ".join(limits)
+    kind = _type_words(field.annotation, list(field.metadata))
     return f"| `{path}` | {_cell(kind)} | {_cell(_default(field))} | {_cell(_meaning(path, field))} |"
 
 

@@ -98,7 +98,9 @@ def data_infer_schema(data_path: str | None, config_path: str, reporter: Reporte
 def data_validate(data_path: str | None, overrides: tuple[str, ...], out_dir: str | None, config_path: str, reporter: Reporter) -> None:
     """Check data against the schema; exit 1 with a per-column report on violations."""
     from mlops_helpers.pipeline import load_data, stage_validate_data
+    from mlops_helpers.preflight import check_run
 
     ctx = project_context(config_path, reporter, overrides, out_dir)
+    check_run(ctx.config)  # data.target and the named columns exist, and the schema has the same target
     result = stage_validate_data(ctx, load_data(ctx, data_path), data_path)
     reporter.result({**result}, f"{result['data']}: {result['rows']} rows valid against {result['schema']}")

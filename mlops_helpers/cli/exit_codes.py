@@ -15,5 +15,6 @@ PAUSED = 3  # no verdict yet: a rollout awaits `mlops rollout promote`, a monito
 TIMED_OUT = 4  # --timeout passed; the rollout is left as it is
 INTERRUPTED = 130  # Ctrl-C while waiting on Jenkins, as a shell reports SIGINT
 
-ROLLOUT = {"promoted": OK, "rolled_back": FAILED, "aborted": FAILED, "failed": FAILED, "paused": PAUSED, "timed_out": TIMED_OUT}
+ROLLOUT = {"promoted": OK, "rolled_back": FAILED, "aborted": FAILED, "failed": FAILED, "undeployed": FAILED,
+           "paused": PAUSED, "timed_out": TIMED_OUT}
 MONITOR = {"ok": OK, "retrain": FAILED, "insufficient_data": PAUSED}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlops_helpers.cli.text import check_report
+from mlops_helpers.cli.text import check_report, failure_line
 from mlops_helpers.console import Reporter
 from mlops_helpers.errors import CheckFailed, MlopsError
 
@@ -45,8 +45,10 @@ def command_options(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, reporter=reporter, **kwargs)
         except CheckFailed as exc:
-            reporter.result({"ok": False, "error": str(exc), **exc.result}, check_report(exc.result))
-            click.echo(f"FAILED: {exc}", err=True)
+            report = check_report(exc.result)
+            reporter.result({"ok": False, "error": str(exc), **exc.result}, report)
+            # Under a text report only its headline: each violation or gate is printed once.
+            click.echo(f"FAILED: {failure_line(str(exc), exc.result) if report and output == 'text' else exc}", err=True)
             sys.exit(exc.exit_code)
         except MlopsError as exc:
             if output == "json":

@@ -20,8 +20,9 @@ from mlops_helpers.console import Reporter
 @click.option("--deliver", type=click.Choice(["auto", "image", "local", "none"]), default="auto", show_default=True,
               help="After registering: build, check and push the image (image), serve it once locally and check "
                    "its answers (local), or auto: image when a Docker engine answers, else local.")
-@click.option("--deploy/--no-deploy", "deploy", default=None,
-              help="Roll the new version out to the local environment (default: deploy.on_run).")
+@click.option("--deploy/--no-deploy", "deploy", default=None, show_default="deploy.on_run",
+              help="Roll the new version out to the local environment (default: deploy.on_run, which mlops init "
+                   "sets to true).")
 @command_options
 def run(overrides: tuple[str, ...], out_dir: str | None, stage: str, deliver: str, deploy: bool | None, config_path: str,
         reporter: Reporter) -> None:

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from mlops_helpers.cli.options import command_options, project_registry, split_ref
-from mlops_helpers.cli.text import short_metrics
+from mlops_helpers.cli.options import command_options, project_context, project_registry, split_ref
+from mlops_helpers.cli.text import versions_table
 from mlops_helpers.console import Reporter, table
 
 
@@ -21,15 +21,14 @@ def registry() -> None:
 @command_options
 def registry_list(model: str | None, config_path: str, reporter: Reporter) -> None:
     """List models, or the versions of MODEL (default: the project's model)."""
-    store, default_model = project_registry(config_path, reporter)
-    name = model or default_model
-    versions = store.list_versions(name)
-    rows = [[v.version, ",".join(v.stages), v.created_at, short_metrics(v.lineage.get("metrics") or {}),
-             ((v.lineage.get("data") or {}).get("md5") or "")[:8]] for v in versions]
-    reporter.result(
-        {"ok": True, "model": name, "versions": [v.to_dict() for v in versions]},
-        table(["version", "stages", "created", "metrics", "data"], rows),
-    )
+    from mlops_helpers.registry import open_registry
+
+    config = project_context(config_path, reporter).config
+    name = model or config.model_name
+    versions = [v.to_dict() for v in open_registry(config.registry_path()).list_versions(name)]
+    validation = config.validation
+    primary = validation.primary_metric or (validation.gates[0].metric if validation.gates else None)
+    reporter.result({"ok": True, "model": name, "versions": versions}, versions_table(versions, primary))
 
 
 @registry.command("show")

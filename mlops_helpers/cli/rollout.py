@@ -151,9 +151,11 @@ def undeploy(env: Environment, reporter: Reporter) -> None:
 def _finish(reporter: Reporter, env: Environment, state: RolloutState, outcome: str) -> None:
     """Print where a driven rollout ended and exit with its outcome's code."""
     summary = {**state.summary(), "outcome": outcome, "url": env.backend.url}
-    reporter.result(summary, status_text(summary))
+    # The measurements went to stderr as they came; the text summary (its reason line) says why once.
+    reporter.result(summary, status_text(summary, measurements=False))
     if outcome == "paused":
-        click.echo(f"paused: {state.reason}\n  continue: mlops rollout promote --env {env.name}"
+        why = f"paused: {state.reason}\n" if reporter.output == "json" else ""
+        click.echo(f"{why}  continue: mlops rollout promote --env {env.name}"
                    f"\n  stop:     mlops rollout abort --env {env.name}", err=True)
     elif outcome == "timed_out":
         click.echo(f"timed out; the rollout is left as it is: mlops rollout resume|abort --env {env.name}", err=True)

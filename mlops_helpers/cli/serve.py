@@ -16,13 +16,14 @@ from mlops_helpers.errors import MlopsError
               help="Registered model to serve, e.g. @production or churn@3 (uses the registry of mlops.yaml).")
 @click.option("--artefact", default=None, metavar="DIR", help="Serve a model artefact folder instead (no mlops.yaml needed).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @click.option("--max-batch-rows", default=256, show_default=True, type=click.IntRange(1),
               help="Most rows predicted in one model call (micro-batching).")
 @click.option("--max-wait-ms", default=2.0, show_default=True, type=click.FloatRange(0, 1000),
               help="Under load, how long a batch may wait for more rows.")
-@click.option("--max-body-bytes", default=4 * 1024 * 1024, show_default=True, type=click.IntRange(1))
+@click.option("--max-body-bytes", default=4 * 1024 * 1024, show_default=True, type=click.IntRange(1),
+              help="Largest request body accepted; a bigger one is answered 413.")
 @click.option("--prediction-log", default=None, metavar="FILE",
               help="JSON-lines log of inputs and predictions for monitoring (one file per worker, rotated).")
 @click.option("--log-sample-rate", default=1.0, show_default=True, type=click.FloatRange(0, 1),

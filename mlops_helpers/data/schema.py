@@ -3,10 +3,15 @@
 A schema is a plain JSON-serialisable dict so that it diffs well in code review:
 
     {"version": 1, "target": "label", "row_count": 569, "order": ["a", ...],
-     "columns": {"a": {"dtype": "float", "required": true, "nullable": false, "min": 0.1, "max": 9.5}}}
+     "columns": {"a": {"dtype": "float", "kind": "numeric", "required": true, "nullable": false,
+                       "min": 0.1, "max": 9.5}}}
 
+`kind` (data/columns.py) is how training treats the column; `dtype` is what validation checks.
 Validation is vectorised (one pass of pandas operations per column and rule) and reports every
-violation with a count and a few example rows, so one CI run shows everything that is wrong.
+violation with a count and a few example rows, so one CI run shows everything that is wrong. The
+null-rate and range rules weigh the batch size: a count is flagged only when chance alone would
+rarely give it (a one-sided binomial tail below SIGNIFICANCE), so a 10-row batch is not failed for
+one null that a 4 % null rate gives a third of the time.
 """
 
 from __future__ import annotations
@@ -20,21 +25,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
+from scipy.stats import betabinom, binom
 
+from mlops_helpers.data import columns as kinds_of
 from mlops_helpers.errors import MlopsError
 from mlops_helpers.junit import TestCase, write_junit
 
 SCHEMA_VERSION = 1
-DTYPES = ("int", "float", "bool", "string", "category")
+DTYPES = ("int", "float", "bool", "string", "category", "datetime")
 NUMERIC_DTYPES = ("int", "float")
 MAX_EXAMPLES = 5
-# Spellings accepted in a "bool" column once values are lower-cased text (CSV gives "True"/"1.0").
-BOOL_TEXT = frozenset({"true", "false", "1", "0", "1.0", "0.0"})
-# A nullable column may have more nulls than the reference before it is flagged:
-# up to twice the reference fraction, and at least 5 points more (small samples vary).
-NULL_FACTOR = 2.0
-NULL_MARGIN = 0.05
+# A nullable column may have up to NULL_TOLERANCE times its reference null rate; more nulls are
+# flagged only when that rate would give them with a probability below SIGNIFICANCE.
+NULL_TOLERANCE = 1.5
+SIGNIFICANCE = 0.001
+# A float past the reference range by at least this share of the range's width is always flagged;
+# closer ones only when more of them are past it than chance gives. Chance needs no assumption on the
+# distribution: of N new values from it, the number below the minimum (or above the maximum) of the
+# reference's n values follows a beta-binomial(N, 1, n) law (the ranks of N + n exchangeable values).
+# Int columns (counts, codes, labels) keep hard bounds.
+RANGE_MARGIN = 0.5
 SUMMARY_LINES = 10
 
 
@@ -48,51 +58,26 @@ def infer_schema(df: pd.DataFrame, target: str | None = None, max_categories: in
         raise MlopsError(f"target column '{target}' is not in the data (columns: {', '.join(names)})")
     if len(df) == 0:
         raise MlopsError("cannot infer a schema from a table with no rows")
-    columns = {name: _infer_column(df.iloc[:, i], max_categories) for i, name in enumerate(names)}
+    columns = {name: _infer_column(name, df.iloc[:, i], max_categories) for i, name in enumerate(names)}
     return {"version": SCHEMA_VERSION, "target": target, "row_count": len(df), "order": names, "columns": columns}
 
 
-def _infer_column(series: pd.Series, max_categories: int) -> dict[str, Any]:
-    dtype, categories = _infer_dtype(series, max_categories)
-    spec: dict[str, Any] = {"dtype": dtype, "required": True}
+def _infer_column(name: str, series: pd.Series, max_categories: int) -> dict[str, Any]:
+    detected = kinds_of.detect(name, series, max_categories)
+    dtype = detected.dtype
+    spec: dict[str, Any] = {"dtype": dtype, "kind": detected.kind, "required": True}
     null_fraction = float(series.isna().mean())
     spec["nullable"] = null_fraction > 0
     if null_fraction > 0:
-        spec["max_null_fraction"] = round(null_fraction, 6)
-    if categories is not None:
-        spec["categories"] = categories
+        spec["max_null_fraction"] = round(null_fraction, 6)  # the reference's null rate
+    if detected.categories is not None:
+        spec["categories"] = detected.categories
     if dtype in NUMERIC_DTYPES:
-        values = pd.to_numeric(series.dropna())
+        values = pd.Series(kinds_of.parse_numbers(series)[0]).dropna()
         if len(values):  # an all-null column has no range to keep
             cast = int if dtype == "int" else float
             spec["min"], spec["max"] = cast(values.min()), cast(values.max())
     return spec
-
-
-def _infer_dtype(series: pd.Series, max_categories: int) -> tuple[str, list[str] | None]:
-    dtype = series.dtype
-    if ptypes.is_bool_dtype(dtype):
-        return "bool", None
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "category", sorted(str(value) for value in dtype.categories)
-    if ptypes.is_integer_dtype(dtype):
-        return "int", None
-    if ptypes.is_float_dtype(dtype):
-        return "float", None
-    if not (ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype)):
-        return "string", None  # datetimes and other exotic dtypes: no check beyond presence and nulls
-    # Object columns hold Python values (e.g. booleans with gaps): look at the values themselves.
-    kind = ptypes.infer_dtype(series, skipna=True)
-    if kind == "boolean":
-        return "bool", None
-    if kind == "integer":
-        return "int", None
-    if kind in ("floating", "mixed-integer-float"):
-        return "float", None
-    distinct = series.dropna().astype(str).unique()
-    if 0 < len(distinct) <= max_categories:
-        return "category", sorted(distinct.tolist())
-    return "string", None
 
 
 # --------------------------------------------------------------------------- storage
@@ -121,6 +106,11 @@ def load_schema(path: Path) -> dict[str, Any]:
     return raw
 
 
+def load_schema_if_present(path: Path) -> dict[str, Any] | None:
+    """The schema at `path`, or None when there is no file (a broken one is still an error)."""
+    return load_schema(path) if Path(path).is_file() else None
+
+
 def _schema_problem(raw: Any) -> str | None:
     """The first structural problem in a loaded schema, or None."""
     if not isinstance(raw, dict):
@@ -135,6 +125,8 @@ def _schema_problem(raw: Any) -> str | None:
             return f"columns.{name}: must be an object"
         if spec.get("dtype") not in DTYPES:
             return f"columns.{name}.dtype: {spec.get('dtype')!r} is not one of {', '.join(DTYPES)}"
+        if "kind" in spec and spec["kind"] not in kinds_of.KINDS:
+            return f"columns.{name}.kind: {spec['kind']!r} is not one of {', '.join(kinds_of.KINDS)}"
         if spec["dtype"] == "category" and not isinstance(spec.get("categories"), list):
             return f"columns.{name}.categories: a category column needs a list of categories"
     order = raw.get("order")
@@ -185,12 +177,13 @@ def validate_frame(df: pd.DataFrame, schema: dict[str, Any], allow_missing_targe
     df = df.set_axis(names, axis=1)
     columns: dict[str, dict[str, Any]] = schema["columns"]
     order: list[str] = schema.get("order") or list(columns)
+    reference_rows = schema.get("row_count")
     present = set(names)
     violations: list[Violation] = []
     for name in order:
         spec = columns[name]
         if name in present:
-            violations += _check_column(name, df[name], spec)
+            violations += _check_column(name, df[name], spec, reference_rows)
         elif spec.get("required", True) and not (allow_missing_target and name == schema.get("target")):
             violations.append(Violation(name, "missing_column", 1, f"column '{name}': required column is missing"))
     violations += [
@@ -201,26 +194,21 @@ def validate_frame(df: pd.DataFrame, schema: dict[str, Any], allow_missing_targe
     return ValidationReport(ok=not violations, rows=len(df), violations=violations, columns=list(order))
 
 
-def _check_column(name: str, series: pd.Series, spec: dict[str, Any]) -> list[Violation]:
+def _check_column(name: str, series: pd.Series, spec: dict[str, Any], reference_rows: int | None) -> list[Violation]:
     nulls = series.isna().to_numpy()
     found = [_check_nulls(name, series, nulls, spec)]
     dtype = spec["dtype"]
     if dtype in NUMERIC_DTYPES:
-        numeric = pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
-        if dtype == "int":  # 2.5 in an int column is wrong; 2.0 (an int read with gaps) is not
-            usable = np.isfinite(numeric) & (numeric == np.floor(numeric))
-        else:
-            usable = ~np.isnan(numeric)
+        numeric = kinds_of.parse_numbers(series)[0]
+        # 2.5 in an int column is wrong; 2.0 (an int read with gaps) is not
+        usable = np.isfinite(numeric) & (numeric == np.floor(numeric)) if dtype == "int" else ~np.isnan(numeric)
         found.append(_violation(name, "dtype", series, ~nulls & ~usable, f"not coercible to {dtype}"))
-        # NaN compares False, so nulls and non-coercible values drop out of the range checks.
-        if "min" in spec:
-            found.append(_violation(name, "min", numeric, numeric < spec["min"], f"below min {spec['min']}"))
-        if "max" in spec:
-            found.append(_violation(name, "max", numeric, numeric > spec["max"], f"above max {spec['max']}"))
+        found += _check_range(name, numeric, spec, reference_rows)
     elif dtype == "bool":
-        text = series.astype(str).str.strip().str.lower()
-        bad = ~nulls & ~text.isin(BOOL_TEXT).to_numpy()
-        found.append(_violation(name, "dtype", series, bad, "not coercible to bool"))
+        found.append(_violation(name, "dtype", series, kinds_of.parse_booleans(series)[1], "not coercible to bool"))
+    elif dtype == "datetime":
+        found.append(_violation(name, "dtype", series, kinds_of.parse_datetimes(series)[1],
+                                "not a date or time (YYYY-MM-DD, optionally with a time and an offset)"))
     elif dtype == "category":
         known = spec["categories"]
         bad = ~nulls & ~series.astype(str).isin(known).to_numpy()
@@ -234,13 +222,44 @@ def _check_nulls(name: str, series: pd.Series, nulls: np.ndarray, spec: dict[str
         return None
     if not spec.get("nullable", False):
         return _violation(name, "nulls", series, nulls, "but the column is not nullable", noun="null value")
-    reference = float(spec.get("max_null_fraction", 0.0))
-    allowed = max(NULL_FACTOR * reference, reference + NULL_MARGIN)
-    fraction = count / len(series)
-    if fraction <= allowed:
+    if "max_null_fraction" not in spec:  # nullable with no reference rate: any number of nulls
         return None
-    detail = f"({fraction:.1%} of {len(series)} rows), above the allowed {allowed:.1%} (reference {reference:.1%})"
+    reference = float(spec["max_null_fraction"])
+    allowed = min(1.0, NULL_TOLERANCE * reference)
+    chance = float(binom.sf(count - 1, len(series), allowed))
+    if chance >= SIGNIFICANCE:
+        return None
+    detail = (f"({count / len(series):.1%} of {len(series)} rows), above the allowed {allowed:.1%} "
+              f"({NULL_TOLERANCE:g} × the reference {reference:.1%}) beyond chance ({_p(chance)})")
     return _violation(name, "nulls", series, nulls, detail, noun="null value")
+
+
+def _check_range(name: str, numeric: np.ndarray, spec: dict[str, Any], reference_rows: int | None) -> list[Violation | None]:
+    """Values below min or above max (NaN compares False: nulls and non-numbers drop out). Hard
+    bounds for ints and for a schema without the reference's row count (a hand-written one)."""
+    low, high = spec.get("min"), spec.get("max")
+    statistical = spec["dtype"] == "float" and bool(reference_rows) and low is not None and high is not None
+    margin = RANGE_MARGIN * (high - low) if low is not None and high is not None else 0.0
+    seen = max(1, round((reference_rows or 0) * (1 - spec.get("max_null_fraction", 0.0))))  # non-null reference values
+    found: list[Violation | None] = []
+    for rule, bound, sign in (("min", low, -1), ("max", high, 1)):
+        if bound is None:
+            continue
+        outside = sign * numeric > sign * bound
+        count = int(outside.sum())
+        if count == 0:
+            continue
+        detail = f"{'below' if sign < 0 else 'above'} {rule} {bound}"
+        if statistical:
+            far = sign * numeric >= sign * bound + margin
+            chance = float(betabinom.sf(count - 1, len(numeric), 1, seen))
+            if chance >= SIGNIFICANCE:
+                outside = far  # as many near the bound as chance gives: only the far ones count
+            elif far.sum() < count:
+                detail += (f", more than chance puts past the range of {seen} reference values "
+                           f"({_p(chance)})")
+        found.append(_violation(name, rule, numeric, outside, detail))
+    return found
 
 
 def _violation(
@@ -301,6 +320,10 @@ def _json_safe(value: Any) -> Any:
     if value is pd.NA or value is pd.NaT:
         return None
     return str(value)
+
+
+def _p(chance: float) -> str:
+    return f"p = {chance:.1g} < {SIGNIFICANCE:g}" if chance >= 1e-12 else "p < 1e-12"
 
 
 def _show(value: Any) -> str:

@@ -1,8 +1,7 @@
-"""Read a data table (CSV, or Parquet when pyarrow is installed) with user-facing errors."""
+"""Read a data table (CSV, or Parquet through pyarrow) with user-facing errors."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -38,8 +37,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    if importlib.util.find_spec("pyarrow") is None:
-        raise MlopsError(f"{path}: reading Parquet needs the 'pyarrow' package; install it or use a CSV file")
     try:
         return pd.read_parquet(path, engine="pyarrow")
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError

@@ -80,21 +80,24 @@ def histogram_quantile(quantile: float, buckets: dict[float, float]) -> float | 
 class Value:
     value: float | None
     samples: float | None  # requests or feedback rows behind the value; None when unknown (custom query)
+    seconds: float | None = None  # the interval measured
 
 
 def builtin_value(metric: str, delta: VersionCounters, seconds: float) -> Value:
     """A built-in metric from the counters accumulated during one interval."""
     if metric == "error_rate":
-        return Value(delta.errors / delta.requests if delta.requests else None, delta.requests)
+        return Value(delta.errors / delta.requests if delta.requests else None, delta.requests, seconds)
     if metric == "request_rate":
-        return Value(delta.requests / seconds if seconds > 0 else None, delta.requests)
+        return Value(delta.requests / seconds if seconds > 0 else None, delta.requests, seconds)
     if metric in _QUANTILES:
         quantile = histogram_quantile(_QUANTILES[metric], delta.buckets)
-        return Value(None if quantile is None else quantile * 1000.0, delta.requests)
+        return Value(None if quantile is None else quantile * 1000.0, delta.requests, seconds)
     if metric == "accuracy":
-        return Value(delta.feedback_correct / delta.feedback_rows if delta.feedback_rows else None, delta.feedback_rows)
+        return Value(delta.feedback_correct / delta.feedback_rows if delta.feedback_rows else None, delta.feedback_rows,
+                     seconds)
     if metric == "mean_abs_error":
-        return Value(delta.feedback_abs_error / delta.feedback_rows if delta.feedback_rows else None, delta.feedback_rows)
+        return Value(delta.feedback_abs_error / delta.feedback_rows if delta.feedback_rows else None, delta.feedback_rows,
+                     seconds)
     raise ValueError(f"unknown built-in metric {metric!r}")
 
 
@@ -141,12 +144,12 @@ def prometheus_value(query_fn: Callable[[str], float | None], render: Callable[.
     interval = f"{max(int(math.ceil(seconds)), 2)}s"
     params = {**variables, "version": version, "interval": interval}
     if metric.query:
-        return Value(query_fn(render(metric.query, **params)), None)
+        return Value(query_fn(render(metric.query, **params)), None, seconds)
     queries, sample_queries = builtin_promql(source)
     value = query_fn(render(with_selector(queries[metric.name], selector), **params))
     kind = "feedback" if metric.name in ("accuracy", "mean_abs_error") else "requests"
     samples = query_fn(render(with_selector(sample_queries[kind], selector), **params))
-    return Value(value, samples or 0.0)
+    return Value(value, samples or 0.0, seconds)
 
 
 def with_selector(template: str, selector: str) -> str:
@@ -175,9 +178,10 @@ def judge(metric: MetricSpec, version: str, value: Value) -> Measurement:
     shown = "no data" if value.value is None else f"{value.value:.4g}"
     base = f"{metric.name} of v{version}"
     if value.samples is not None and value.samples < metric.min_samples:
+        during = f" in {seconds_text(value.seconds)}" if value.seconds is not None else ""
         return Measurement(metric.name, version, INCONCLUSIVE, value.value, value.samples, threshold,
-                           f"{base}: only {value.samples:.0f} samples, fewer than min_samples {metric.min_samples} "
-                           "(is the version receiving traffic/feedback?)")
+                           f"{base}: only {value.samples:.0f} samples{during}, fewer than min_samples "
+                           f"{metric.min_samples} (is the version receiving traffic/feedback?)")
     if value.value is None or math.isnan(value.value) or math.isinf(value.value):
         return Measurement(metric.name, version, INCONCLUSIVE, None, value.samples, threshold, f"{base}: {shown}")
     result = value.value
@@ -187,6 +191,37 @@ def judge(metric: MetricSpec, version: str, value: Value) -> Measurement:
     verb = {FAIL: "breaks", PASS: "meets", INCONCLUSIVE: "is between the success and failure conditions of"}[outcome]
     return Measurement(metric.name, version, outcome, result, value.samples, threshold,
                        f"{base} = {shown} {verb} {threshold}")
+
+
+SAMPLE_TIMEOUT_INTERVALS = 3  # deploy.analysis.sample_timeout's default, in intervals
+
+
+def sample_timeout(config: AnalysisConfig, interval: float) -> float:
+    """How long a measurement every `interval` may keep collecting for want of min_samples."""
+    return config.sample_timeout if config.sample_timeout is not None else SAMPLE_TIMEOUT_INTERVALS * interval
+
+
+def seconds_text(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+
+
+def short_of_samples(metric: MetricSpec, measurement: Measurement) -> bool:
+    """Inconclusive only for want of samples: a longer interval may still decide it."""
+    return (measurement.outcome == INCONCLUSIVE and measurement.samples is not None
+            and measurement.samples < metric.min_samples)
+
+
+def inconclusive_reason(measurements: list[dict[str, Any]]) -> str:
+    """Why an analysis was inconclusive, each cause once: the latest inconclusive measurement of
+    each metric, metrics with the same cause (e.g. too few requests) named together."""
+    latest = {m["metric"]: m for m in measurements if m["outcome"] in (INCONCLUSIVE, ERROR)}
+    causes: dict[str, list[str]] = {}
+    for metric, measurement in latest.items():
+        prefix = f"{metric} of v{measurement['version']}"
+        message: str = measurement["message"]
+        cause = message[len(prefix):] if message.startswith(prefix) else f": {message}"
+        causes.setdefault(f"v{measurement['version']}{cause}", []).append(metric)
+    return "; ".join(f"{', '.join(metrics)} of {cause}" for cause, metrics in causes.items())
 
 
 def _fails(metric: MetricSpec, result: float) -> bool:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mlops_helpers.rollout.steps.base import Outcome
 
 TICK = 0.1  # how often a waiting step looks for promote/abort requests
+LOOK_AGAIN = 1.0  # seconds between looks while a measurement waits for min_samples
 
 
 @dataclass
@@ -130,20 +131,42 @@ class StepContext:
         """A fresh count of verdicts against the configured failure and inconclusive limits."""
         return metrics.Tally(self.config.analysis)
 
-    def measure(self, names: list[str], interval: float, tally: metrics.Tally) -> bool:
-        """One measurement of every named metric over `interval`; True when promoted meanwhile."""
+    def measure(self, names: list[str], interval: float, tally: metrics.Tally, longest: float | None = None) -> bool:
+        """One measurement of every named metric, judged after `interval`; True when promoted meanwhile.
+
+        A metric short of its min_samples then keeps the measurement open (the same counters, from
+        the same start) until it has them or `longest` seconds have passed (default: the
+        config's sample_timeout): on a busy machine traffic comes slower, and judging a window
+        short of data would pause a healthy rollout. Only then is it inconclusive.
+        """
         state = self.read()
         candidate = state.require_candidate()
         specs = [m for m in self.config.analysis.metrics if m.name in names]
         source = MetricSource(self.backend, self.config, {
             "env": state.environment, "canary": candidate.version,
             "stable": state.stable.version if state.stable else None})
+        if longest is None:
+            longest = metrics.sample_timeout(self.config.analysis, interval)
         before = source.start([candidate])
         started = time.time()
         if self.wait(interval):
             return True
-        results = source.measure(specs, candidate.version, before, [self.read().require_candidate()],
-                                 time.time() - started)
+        waited = False
+        while True:
+            results = source.measure(specs, candidate.version, before, [self.read().require_candidate()],
+                                     time.time() - started)
+            short = [(r, spec) for r, spec in zip(results, specs, strict=True) if metrics.short_of_samples(spec, r)]
+            left = started + longest - time.time()
+            if not short or left <= 0 or any(r.outcome == metrics.FAIL for r in results):
+                break
+            if not waited:  # said once per measurement, not at every look
+                result, spec = short[0]
+                self.note(f"  waiting      {result.metric} of v{result.version}: {result.samples:.0f} of "
+                          f"{spec.min_samples} samples after {metrics.seconds_text(time.time() - started)}; "
+                          f"collecting up to {metrics.seconds_text(longest)}")
+                waited = True
+            if self.wait(min(interval, LOOK_AGAIN, left)):
+                return True
         with self.transaction() as state:
             state.analysis.extend(result.to_dict() for result in results)
         for result in results:

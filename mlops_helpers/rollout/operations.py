@@ -192,18 +192,20 @@ def undo(env: Environment, reporter: Reporter) -> RolloutState:
 
 
 def undeploy(env: Environment) -> None:
+    """Stop everything; the state then says "undeployed" and names no version, so status does not
+    show a stable version that no longer serves and the next deploy is a first deploy."""
     state = env.store.load()
     deployments = [d for d in (state.stable, state.candidate, state.previous) if d] if state else []
     env.backend.teardown(deployments)
     if state is not None:
         with changing(env.store) as current:
-            for deployment in (current.stable, current.candidate, current.previous):
-                if deployment is not None:
-                    deployment.servers = []
-            if current.active:
-                current.status, current.reason = "aborted", "environment stopped with `mlops undeploy`"
-            current.routing = Routing()
-        env.store.event("undeployed", "router and model servers stopped", revision=current.revision)
+            stopped = [f"v{d.version}" for d in (current.stable, current.candidate) if d is not None]
+            interrupted = f" (its {current.status} rollout interrupted)" if current.active else ""
+            current.status, current.finished_at = "undeployed", time.time()
+            current.reason = f"{' and '.join(stopped) or 'nothing'} stopped with `mlops undeploy`{interrupted}"
+            current.stable = current.candidate = current.previous = None
+            current.routing, current.pause = Routing(), None
+        env.store.event("undeployed", f"router and model servers stopped: {current.reason}", revision=current.revision)
 
 
 def housekeeping(env: Environment) -> None:

@@ -104,6 +104,10 @@ class AnalysisConfig(Spec):
                     'Prometheus (default: env="{{env}}" locally, namespace="<namespace>" on Kubernetes)')
     interval: Duration = Field(default=5.0, gt=0, description="time between measurements")
     count: int = Field(default=3, ge=1, description="measurements per analysis step")
+    sample_timeout: Duration | None = Field(
+        default=None, gt=0, validation_alias=camel("sample_timeout"),
+        description="how long one measurement keeps collecting while a metric has fewer than its min_samples, "
+                    "before it counts as inconclusive (default: 3 × the interval; at most the interval: no waiting)")
     failure_limit: int = Field(default=0, ge=0, validation_alias=camel("failure_limit"),
                                description="failed measurements tolerated; one more aborts")
     inconclusive_limit: int = Field(default=0, ge=0, validation_alias=camel("inconclusive_limit"),

@@ -57,6 +57,7 @@ def test_a_typo_in_the_target_stops_the_run_before_training(tmp_path: Path, own_
     # The commands that used to let it through say the same.
     assert error_line(run_mlops("config", "check", cwd=tmp_path, check=2)) == line
     assert error_line(run_mlops("train", cwd=tmp_path, check=2)) == line
+    assert error_line(run_mlops("data", "validate", cwd=tmp_path, check=2)) == line
 
 
 def test_a_schema_inferred_for_another_target_stops_the_run(tmp_path: Path, own_table: UserTable) -> None:

@@ -149,6 +149,27 @@ def test_every_config_field_is_in_config_md() -> None:
     assert not missing, f"docs/config.md does not document: {', '.join(missing)}"
 
 
+def test_config_md_defaults_are_yaml_that_gives_the_default() -> None:
+    """Each documented default, written into mlops.yaml as shown, is the field's default (no Python reprs)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    generator = _load_generator()
+    rows = dict(re.findall(r"^\| `([^`]+)` \| .*? \| `(.*?)` \| .*\|$", CONFIG_DOC.read_text(), re.M))
+    wrong = []
+    for path, field in generator.config_fields():
+        if path not in rows:
+            continue  # required, or a section ("see its keys")
+        documented = yaml.safe_load(rows[path].replace("\\|", "|"))
+        adapter = TypeAdapter(typing.Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+        try:
+            same = adapter.validate_python(documented) == field.get_default(call_default_factory=True)
+        except ValidationError:
+            same = False
+        if not same:
+            wrong.append(f"{path}: `{rows[path]}`")
+    assert not wrong, f"docs/config.md defaults that are not the default: {', '.join(wrong)}"
+
+
 def test_every_config_model_is_reachable_from_the_root() -> None:
     """A model class that MlopsConfig does not reach would have fields the test above skips."""
     _, reached = _config_field_paths()

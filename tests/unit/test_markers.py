@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import tomllib
 from pathlib import Path
 
@@ -77,9 +78,11 @@ def called(node: ast.AST) -> set[str]:
 
 
 def scripts_named(node: ast.AST) -> set[str]:
-    """Service scripts named by a string in `node`: "docker.sh", "scripts/services/helm.sh", ..."""
+    """Service scripts named by a string in `node`: "docker.sh", "scripts/services/helm.sh", ...
+    (a string that only ends like a script, such as the suffix of an f-string, names none)."""
     return {Path(constant.value).name for constant in ast.walk(node)
-            if isinstance(constant, ast.Constant) and isinstance(constant.value, str) and constant.value.endswith(".sh")}
+            if isinstance(constant, ast.Constant) and isinstance(constant.value, str)
+            and re.fullmatch(r"[a-z][a-z0-9-]*\.sh", Path(constant.value).name)}
 
 
 def support_scripts() -> dict[str, set[str]]:

@@ -1,11 +1,14 @@
-"""Measure the named metrics `count` times, every `interval` seconds; a failed one aborts the rollout."""
+"""Measure the named metrics `count` times, every `interval` seconds; a failed one aborts the rollout.
+
+A measurement short of min_samples keeps collecting up to deploy.analysis.sample_timeout
+(StepContext.measure); what is still inconclusive after that pauses the rollout."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlops_helpers.rollout.analysis import INCONCLUSIVE
+from mlops_helpers.rollout.analysis import INCONCLUSIVE, inconclusive_reason
 from mlops_helpers.rollout.steps.base import Outcome, Step
 
 if TYPE_CHECKING:
@@ -30,6 +33,5 @@ class Analysis(Step):
             if ctx.measure(self.metrics, self.interval, tally):
                 return "next"  # promoted by hand meanwhile
         if tally.verdict() == INCONCLUSIVE:
-            reasons = "; ".join(m["message"] for m in ctx.read().analysis if m["outcome"] == INCONCLUSIVE)
-            return ctx.pause(f"analysis inconclusive: {reasons}")
+            return ctx.pause(f"analysis inconclusive: {inconclusive_reason(ctx.read().analysis)}")
         return "next"

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mlops_helpers.rollout.analysis import sample_timeout
 from mlops_helpers.rollout.steps.base import Outcome, Step
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ class Pause(Step):
             return "next"
         tally = ctx.tally()
         while time.time() < until:
-            if ctx.measure(self.background.metrics, min(self.background.interval, max(until - time.time(), 0.0)), tally):
+            left = max(until - time.time(), 0.0)
+            # A measurement waiting for min_samples may not outlast the pause.
+            longest = min(sample_timeout(ctx.config.analysis, self.background.interval), left)
+            if ctx.measure(self.background.metrics, min(self.background.interval, left), tally, longest):
                 return "next"  # promoted during the pause
         return "next"

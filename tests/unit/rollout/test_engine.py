@@ -219,3 +219,101 @@ def test_servers_of_a_killed_engine_that_died_too_are_forgotten_on_resume() -> N
         state.require_candidate().servers = [Server(url="memory://2/0/dead")]
     assert engine.run() == "promoted"
     assert backend.started == [("2", 0), ("2", 1)]
+
+
+# --- measurements that wait for min_samples -----------------------------------------------------
+
+
+def trickle(requests_per_look: int, error_share: float = 0.0):
+    """Slow traffic to v2: `requests_per_look` requests between two looks at the counters."""
+    def tick(backend: MemoryBackend) -> None:
+        backend.looks = getattr(backend, "looks", 0) + 1  # type: ignore[attr-defined]
+        counters = backend.counters.setdefault("2", VersionCounters())
+        counters.requests += requests_per_look
+        counters.errors += requests_per_look * error_share
+    return tick
+
+
+def measured(store: MemoryStore) -> list[dict[str, Any]]:
+    return [e for e in store.events(1) if e["event"] == "measurement"]
+
+
+def test_a_measurement_short_of_min_samples_keeps_collecting_and_then_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    # 5 requests a look, min_samples 10: the first look is short; the second, over the same counters, is not.
+    engine, store, backend = rollout("canary", backend=MemoryBackend(on_snapshot=trickle(5)))
+    assert engine.run() == "promoted"
+    assert [e["outcome"] for e in measured(store)] == ["pass"] * 4  # 2 analysis steps × count 2
+    assert backend.looks == 4 * 3  # type: ignore[attr-defined]  # each: the start, the short look, the one that passed
+    waiting = [line for line in capsys.readouterr().err.splitlines() if "waiting" in line]
+    assert len(waiting) == 4 and "error_rate of v2: 5 of 10 samples" in waiting[0]  # once per measurement
+
+
+def test_no_traffic_is_inconclusive_only_after_the_sample_timeout_and_says_so_once() -> None:
+    analysis = {**FAST_ANALYSIS, "sampleTimeout": "0.3s", "metrics": [
+        {"name": "error_rate", "max": 0.05, "min_samples": 10}, {"name": "latency_p99_ms", "max": 500, "min_samples": 10}]}
+    engine, store, backend = rollout("canary", {"analysis": analysis}, backend=MemoryBackend(on_snapshot=trickle(0)))
+    started = time.monotonic()
+    assert engine.run() == "paused"
+    assert time.monotonic() - started >= 2 * 0.3  # count 2, each held open up to the timeout
+    assert backend.looks > 2 * 3  # type: ignore[attr-defined]  # it looked again while waiting
+    state = store.require()
+    assert [e["outcome"] for e in measured(store)] == ["inconclusive"] * 4
+    assert state.reason.startswith("analysis inconclusive: error_rate, latency_p99_ms of v2: only 0 samples in 0.3s")
+    assert state.reason.count("only 0 samples") == 1  # one cause, said once (not once per metric and measurement)
+
+
+def test_a_failed_metric_aborts_at_once_even_while_another_waits_for_samples() -> None:
+    analysis = {**FAST_ANALYSIS, "sample_timeout": "30s", "metrics": [
+        {"name": "error_rate", "max": 0.05, "min_samples": 10}, {"name": "accuracy", "min": 0.8, "min_samples": 50}]}
+    engine, store, _ = rollout("canary", {"analysis": analysis}, backend=MemoryBackend(on_snapshot=trickle(20, 0.5)))
+    started = time.monotonic()
+    assert engine.run() == "aborted"
+    assert time.monotonic() - started < 5  # accuracy (no feedback yet) did not hold the failure back
+    assert "analysis failed: error_rate of v2 = 0.5 breaks max 0.05" in store.require().reason
+
+
+def test_a_timed_pause_is_not_lengthened_by_a_background_measurement_short_of_samples() -> None:
+    analysis = {**FAST_ANALYSIS, "sample_timeout": "30s"}
+    engine, store, _ = rollout("canary", {"analysis": analysis, "canary": {"steps": [{"setWeight": 20}, {"pause": "0.3s"}]}},
+                               backend=MemoryBackend(on_snapshot=trickle(0)))
+    started = time.monotonic()
+    assert engine.run() == "promoted"
+    assert time.monotonic() - started < 3
+    assert any(e["outcome"] == "inconclusive" for e in measured(store))  # measured during the pause, judged at its end
+
+
+def test_undeploy_leaves_a_status_that_says_not_deployed_and_names_no_serving_version() -> None:
+    from mlops_helpers.cli.text import status_text
+    from mlops_helpers.config import MlopsConfig
+    from mlops_helpers.rollout.operations import Environment, undeploy
+
+    backend = MemoryBackend(on_snapshot=traffic({"1": 0.0, "2": 0.0}))
+    engine, store, backend = rollout("canary", backend=backend)
+    assert engine.run() == "promoted" and store.require().reason == "v2 serves 100%"
+    config = MlopsConfig.model_validate({"project": "m", "data": {"path": "d.csv", "target": "y"}})
+    undeploy(Environment("production", config, store, backend))
+    state = store.require()
+    assert backend.alive == set() and state.status == "undeployed" and not state.active
+    assert state.stable is None and state.candidate is None and state.routing.weights == {}
+    text = status_text({**state.summary(), "url": backend.url})
+    assert "not deployed" in text and "v2 stopped with `mlops undeploy`" in text and "serves" not in text
+    assert [e["event"] for e in store.events(1)][-1] == "undeployed"
+
+
+def test_undeploy_during_a_rollout_stops_its_engine_with_a_failing_outcome() -> None:
+    from mlops_helpers.cli.exit_codes import FAILED, ROLLOUT
+    from mlops_helpers.config import MlopsConfig
+    from mlops_helpers.rollout.operations import Environment, undeploy
+
+    engine, store, backend = rollout("canary", {"canary": {"steps": [{"setWeight": 20}, {"pause": "30s"}]}})
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(engine.run()))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while store.require().current_step().type != "pause" and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.01)
+    config = MlopsConfig.model_validate({"project": "m", "data": {"path": "d.csv", "target": "y"}})
+    undeploy(Environment("production", config, store, backend))
+    thread.join(timeout=5)
+    assert outcome == ["undeployed"] and ROLLOUT[outcome[0]] == FAILED
+    assert "v1 and v2 stopped with `mlops undeploy` (its progressing rollout interrupted)" == store.require().reason

@@ -51,11 +51,18 @@ class LocalBackend:
 
     # --- router ---------------------------------------------------------------------------
 
+    def router_running(self) -> bool:
+        """True when this environment's router answers, False when none does; BackendError when another
+        one holds the admin port. Asked by prepare, and by preflight.py before `mlops run` trains."""
+        if not self._router_answers():
+            return False
+        if not self._own_router_runs():
+            raise BackendError(f"{self.admin_url} answers, but it is not this environment's router (another "
+                               f"project's?); choose other ports with deploy.local.port / deploy.local.admin_port")
+        return True
+
     def prepare(self) -> None:
-        if self._router_answers():
-            if not self._own_router_runs():
-                raise BackendError(f"{self.admin_url} answers, but it is not this environment's router (another "
-                                   f"project's?); choose other ports with deploy.local.port / deploy.local.admin_port")
+        if self.router_running():
             return
         log = self.folder / "logs" / "router.log"
         log.parent.mkdir(parents=True, exist_ok=True)
