@@ -120,3 +120,13 @@ def test_the_walker_finds_a_cycle_when_there_is_one() -> None:
 def test_every_module_imports_on_its_own(name: str) -> None:
     result = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """pyproject.toml lists the packages explicitly (templates/ and resources/ are mapped in): a
+    package missing there is missing from the wheel that `mlops package` and Jenkins agents install."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {name for name, path in modules().items() if path.name == "__init__.py"}
+    assert sorted(on_disk - listed) == []
