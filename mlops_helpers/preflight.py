@@ -14,7 +14,6 @@ reported at once (a ConfigError: exit 2).
 
 from __future__ import annotations
 
-import difflib
 import os
 import socket
 import ssl
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from mlops_helpers.config import DEFAULT_CONFIG_FILE, MlopsConfig
 from mlops_helpers.data.tables import PARQUET_SUFFIXES
+from mlops_helpers.data.target import similar_names
 from mlops_helpers.errors import ConfigError, MlopsError
 
 SOURCE = DEFAULT_CONFIG_FILE
@@ -109,8 +109,7 @@ def _parquet_header(path: Path) -> list[str]:
 
 
 def _hint(name: str, columns: list[str]) -> str:
-    same_letters = [column for column in columns if column.lower() == name.lower()]
-    close = same_letters or difflib.get_close_matches(name, columns, n=1)
+    close = similar_names(name, columns, 1)
     return f"did you mean {close[0]!r}?; " if close else ""
 
 

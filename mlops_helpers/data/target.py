@@ -36,12 +36,17 @@ class TargetSummary:
         return label, self.counts[label] / self.rows
 
 
+def similar_names(name: str, columns: list[str], most: int) -> list[str]:
+    """The columns closest to a misspelt `name`, best first; case is ignored, so `Label` finds `label`."""
+    by_lower = {column.lower(): column for column in columns}
+    return [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=most, cutoff=0.6)]
+
+
 def require_column(columns: list[str], name: str, option: str, where: str) -> None:
     """One line naming the missing column, the closest names and every column of the table."""
     if name in columns:
         return
-    by_lower = {column.lower(): column for column in columns}
-    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)]
+    close = similar_names(name, columns, 3)
     hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
     raise MlopsError(f"{option}: column {name!r} is not in {where}{hint}; its columns: {', '.join(columns)}")
 
